@@ -1,0 +1,9 @@
+"""Datasets, splits and unlearning scenarios (``ub.data.make_task``)."""
+from .dataset import ArrayDataset, batches, dataset_fingerprint
+from .sources import (CIFAR20_NAMES, CIFAR100_COARSE, DATASETS, DIGITS5_GROUPS, RawData,
+                      data_root, load_raw)
+from .tasks import SCENARIOS, Task, class_index, forget_summary, make_task
+
+__all__ = ["ArrayDataset", "batches", "dataset_fingerprint", "CIFAR20_NAMES", "CIFAR100_COARSE",
+           "DATASETS", "DIGITS5_GROUPS", "RawData", "data_root", "load_raw", "SCENARIOS", "Task",
+           "class_index", "forget_summary", "make_task"]

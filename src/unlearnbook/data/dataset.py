@@ -1,0 +1,113 @@
+"""In-memory image datasets stored as uint8 tensors, normalised on the fly, batched by slicing."""
+from __future__ import annotations
+
+import hashlib
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class ArrayDataset(Dataset):
+    """Images (N, C, H, W, uint8) and integer labels; items are ``(x, y)`` with ``x`` normalised float.
+
+    ``fine_labels`` keeps the sub-class label where the dataset has one (CIFAR-20, digits5).
+    Batching through :func:`batches` slices whole tensors, which is far faster than per-item loading.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        mean: Sequence[float],
+        std: Sequence[float],
+        fine_labels: torch.Tensor | None = None,
+    ) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
+        self.images = images
+        self.labels = labels.long()
+        self.fine_labels = self.labels if fine_labels is None else fine_labels.long()
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self._fingerprint: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        x, y = self.batch(torch.tensor([index]))
+        return x[0], int(y[0])
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> float tensors ready for the model."""
+        return (images.float() / 255.0 - self.mean) / self.std
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.normalise(self.images[index]), self.labels[index]
+
+    def subset(self, index: np.ndarray | torch.Tensor) -> "ArrayDataset":
+        index = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        return ArrayDataset(
+            self.images[index], self.labels[index], self.mean.flatten().tolist(),
+            self.std.flatten().tolist(), self.fine_labels[index],
+        )
+
+    def relabel(self, labels: torch.Tensor) -> "ArrayDataset":
+        """The same images with other labels (fine labels kept)."""
+        return ArrayDataset(
+            self.images, labels, self.mean.flatten().tolist(), self.std.flatten().tolist(),
+            self.fine_labels,
+        )
+
+    @staticmethod
+    def concat(parts: Sequence["ArrayDataset"]) -> "ArrayDataset":
+        first = parts[0]
+        return ArrayDataset(
+            torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+            first.mean.flatten().tolist(), first.std.flatten().tolist(),
+            torch.cat([p.fine_labels for p in parts]),
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of images, labels and normalisation (used in checkpoint cache keys)."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for tensor in (self.images, self.labels, self.mean, self.std):
+                digest.update(tensor.contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """Content hash of any map-style dataset (fast path for :class:`ArrayDataset`)."""
+    if isinstance(dataset, ArrayDataset):
+        return dataset.fingerprint
+    digest = hashlib.sha256()
+    for x, y in batches(dataset, 512):
+        digest.update(x.numpy().tobytes())
+        digest.update(y.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def batches(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(x, y)`` mini-batches; shuffling is reproducible through ``generator``."""
+    n = len(dataset)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if not isinstance(dataset, ArrayDataset):
+        loader = DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size,
+                            drop_last=drop_last)
+        for x, y in loader:
+            yield x, torch.as_tensor(y)
+        return
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
+    for start in range(0, stop, batch_size):
+        yield dataset.batch(order[start:start + batch_size])

@@ -1,0 +1,21 @@
+"""LFSSD (Foster, Schoepf & Brintrup, ICLR'24 Tiny): loss-free Selective Synaptic Dampening."""
+from __future__ import annotations
+
+from torch import nn
+
+from .dampening import output_sq_norm, selective_synaptic_dampening
+from .registry import register
+
+
+@register("lfssd")
+def lfssd(model: nn.Module, task, *, alpha: float = 10.0, lam: float = 1.0,
+          importance_mode: str = "per_sample", batch_size: int = 64,
+          forget_batch_size: int = 64) -> nn.Module:
+    """Eq. 1-3: importance = mean |d ||f(x)||^2 / d theta| (Eq. 3, no labels), over D_f and D;
+    dampen parameters with imp_f > alpha * imp_D by beta = min(lam * imp_D / imp_f, 1).
+
+    ``importance_mode="batch_mean"`` reproduces the reference code (abs of each batch's mean
+    gradient); the default ``per_sample`` follows Eq. 3 as written.
+    """
+    return selective_synaptic_dampening(model, task, output_sq_norm, "abs", alpha, lam,
+                                        importance_mode, batch_size, forget_batch_size)

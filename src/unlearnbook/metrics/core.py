@@ -1,0 +1,44 @@
+"""Shared metric functions: predictions, accuracy, per-sample loss, entropy, confidence."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.dataset import batches
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of ``dataset`` with the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    logits, labels = [], []
+    for x, y in batches(dataset, batch_size):
+        logits.append(model(x))
+        labels.append(y)
+    model.train(was_training)
+    if not logits:
+        return torch.empty(0, 0), torch.empty(0, dtype=torch.long)
+    return torch.cat(logits), torch.cat(labels)
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy in percent (NaN for an empty set)."""
+    if len(labels) == 0:
+        return float("nan")
+    return 100.0 * (logits.argmax(1) == labels).float().mean().item()
+
+
+def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(logits, labels, reduction="none")
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy of the softmax output, per sample (nats)."""
+    log_p = torch.log_softmax(logits, dim=1)
+    return -(log_p.exp() * log_p).sum(1)
+
+
+def confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Softmax probability of the given label, p(y|x)."""
+    return torch.softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)

@@ -1,0 +1,206 @@
+"""Supervised training with a content-addressed checkpoint cache (``ub.train.fit``)."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+from torch import nn
+from tqdm import tqdm
+
+from ._checks import UnlearnbookError, check_choice
+from .data.dataset import batches, dataset_fingerprint
+from .io import atomic_write, write_text
+
+#: Bump when a change to this module changes what training produces (invalidates the cache).
+TRAIN_CODE_VERSION = "1"
+SCHEDULES = ("constant", "multistep", "cosine", "onecycle")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A training recipe: optimiser, schedule (per iteration), warm-up and augmentation."""
+
+    epochs: int = 10
+    lr: float = 0.1
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    schedule: str = "multistep"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    augment: bool = False
+    crop_padding: int = 4
+    flip: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise UnlearnbookError(f"bad recipe {self}; allowed: epochs >= 0, batch_size >= 1, lr > 0")
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Recipe":
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise UnlearnbookError(f"unknown recipe field(s) {sorted(unknown)}; allowed: "
+                                   f"{sorted(cls.__dataclass_fields__)}")
+        return cls(**values)
+
+
+def cache_dir() -> Path:
+    """Checkpoint cache root: ``$UNLEARNBOOK_CACHE`` or ``~/.cache/unlearnbook``."""
+    return Path(os.environ.get("UNLEARNBOOK_CACHE", Path.home() / ".cache" / "unlearnbook"))
+
+
+def state_hash(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(model: nn.Module, dataset, recipe: Recipe, seed: int) -> str:
+    """Hash of everything that determines a trained model: architecture, initial weights, data
+    (content, so split and forget set are covered), recipe, seed and training-code version."""
+    blob = json.dumps({
+        "spec": getattr(model, "spec", type(model).__name__), "init": state_hash(model),
+        "data": dataset_fingerprint(dataset), "recipe": asdict(recipe), "seed": seed,
+        "code": TRAIN_CODE_VERSION, "torch": torch.__version__.split("+")[0],
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@dataclass
+class FitInfo:
+    key: str | None
+    seconds: float
+    cached: bool
+    losses: list[float] = field(default_factory=list)
+
+
+def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool = True,
+        progress: bool | None = None, desc: str = "train") -> nn.Module:
+    """Train a copy of ``model`` on ``dataset``; the input model is untouched.
+
+    With ``cache`` the result is stored under :func:`cache_dir` by :func:`cache_key`; a second
+    call loads it, and a file lock makes concurrent callers train it once. The returned model
+    carries ``recipe``, ``train_seed`` and ``fit_info``.
+    """
+    trained = copy.deepcopy(model)
+    if not cache:
+        info = _train(trained, dataset, recipe, seed, progress, desc)
+        return _tag(trained, recipe, seed, info)
+    key = cache_key(model, dataset, recipe, seed)
+    path = cache_dir() / "checkpoints" / f"{key}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            trained.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            meta_path = path.with_suffix(".json")
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+            info = FitInfo(key, meta.get("seconds", 0.0), True, meta.get("losses", []))
+            return _tag(trained, recipe, seed, info)
+        info = _train(trained, dataset, recipe, seed, progress, desc)
+        info.key = key
+        with atomic_write(path) as tmp:
+            torch.save(trained.state_dict(), tmp)
+        write_text(path.with_suffix(".json"), json.dumps(
+            {"recipe": asdict(recipe), "seed": seed, "seconds": info.seconds,
+             "losses": info.losses, "spec": getattr(model, "spec", None)}, default=str))
+    return _tag(trained, recipe, seed, info)
+
+
+def _tag(model: nn.Module, recipe: Recipe, seed: int, info: FitInfo) -> nn.Module:
+    model.recipe, model.train_seed, model.fit_info = recipe, seed, info
+    model.eval()
+    return model
+
+
+def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random crop with zero padding and random horizontal flip, per sample, on a batch tensor."""
+    n, c, h, w = x.shape
+    if padding:
+        padded = nn.functional.pad(x, (padding,) * 4)
+        oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+        ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+        rows = (oy[:, None] + torch.arange(h))[:, None, :, None]
+        cols = (ox[:, None] + torch.arange(w))[:, None, None, :]
+        x = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
+                   rows, cols]
+    if flip:
+        mask = torch.rand(n, generator=generator) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                           weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+
+
+def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
+    """Multiplier of the base learning rate at an iteration (warm-up, then the schedule)."""
+    epoch = step / steps_per_epoch
+    total = max(recipe.epochs * steps_per_epoch, 1)
+    if recipe.warmup_epochs and epoch < recipe.warmup_epochs:
+        return (step + 1) / (recipe.warmup_epochs * steps_per_epoch)
+    if recipe.schedule == "multistep":
+        return recipe.gamma ** sum(epoch >= m for m in recipe.milestones)
+    if recipe.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * step / total))
+    if recipe.schedule == "onecycle":
+        peak = 0.25 * total
+        return (step + 1) / peak if step < peak else max((total - step) / (total - peak), 0.0)
+    return 1.0
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return os.environ.get("UNLEARNBOOK_PROGRESS", "1") != "0"
+
+
+def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool | None,
+           desc: str) -> FitInfo:
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = make_optimizer(model.parameters(), recipe)
+    steps_per_epoch = max(math.ceil(len(dataset) / recipe.batch_size), 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(recipe, step, steps_per_epoch))
+    losses: list[float] = []
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(range(recipe.epochs), desc=desc, disable=not progress_enabled(progress),
+               leave=False)
+    for _ in bar:
+        total, count = 0.0, 0
+        for x, y in batches(dataset, recipe.batch_size, shuffle=True, generator=generator):
+            if recipe.augment:
+                x = augment(x, recipe.crop_padding, recipe.flip, generator)
+            loss = nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total, count = total + loss.item() * len(y), count + len(y)
+        losses.append(total / max(count, 1))
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.eval()
+    return FitInfo(None, time.perf_counter() - start, False, losses)
