@@ -5,6 +5,7 @@ by ``beta = min(lam * imp_D[i] / imp_f[i], 1)``.
 """
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from typing import Callable
 
@@ -63,10 +64,12 @@ def importance(model: nn.Module, dataset, objective: Objective, statistic: str,
             out = functional_call(model, (p, buffers), (x.unsqueeze(0),))
             return objective(out, y.unsqueeze(0)).sum()
         per_sample_grad = vmap(grad(one), in_dims=(None, 0, 0))
-        for x, y in batches(dataset, batch_size):
-            for k, g in per_sample_grad(params, x, y).items():
-                totals[k] += stat(g).sum(0)
-            count += len(y)
+        with warnings.catch_warnings():  # vmap falls back to a loop for CPU attention kernels
+            warnings.filterwarnings("ignore", message="There is a performance drop")
+            for x, y in batches(dataset, batch_size):
+                for k, g in per_sample_grad(params, x, y).items():
+                    totals[k] += stat(g).sum(0)
+                count += len(y)
     else:
         for x, y in batches(dataset, batch_size):
             model.zero_grad(set_to_none=True)

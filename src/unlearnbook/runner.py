@@ -1,0 +1,107 @@
+"""Grid runner: execute each run's paper notebook with papermill, in its own process.
+
+A run lives in ``<results>/<profile>/<paper>/<run_id>/``. It counts as done only when its
+``DONE`` marker exists; the marker is written after papermill succeeded and ``results.csv`` is
+there. Reruns skip done runs; a failed run is retried once, then reported with the path of its
+executed notebook. A killed run leaves no marker, so nothing reads its partial files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .io import write_text
+from .profiles import Run, expand, load, papers_in
+
+MARKER = "DONE"
+
+
+@dataclass
+class Outcome:
+    run: Run
+    status: str  # "done", "skipped" or "failed"
+    seconds: float
+    notebook: Path
+    error: str = ""
+
+
+def run_dir(results: Path, run: Run) -> Path:
+    return results / run.parameters["profile"] / run.paper / run.run_id
+
+
+def notebook_path(paper: str) -> Path:
+    """The paper's notebook: ``$UNLEARNBOOK_NOTEBOOKS/<paper>.ipynb`` or ``notebooks/``."""
+    return Path(os.environ.get("UNLEARNBOOK_NOTEBOOKS", "notebooks")) / f"{paper}.ipynb"
+
+
+def plan(profile: str | os.PathLike, papers: list[str] | None = None) -> list[Run]:
+    data = load(profile)
+    wanted = papers or papers_in(data)
+    return [run for paper in wanted for run in expand(data, paper)]
+
+
+def execute(run: Run, results: Path, threads: int, timeout: int | None = None) -> Outcome:
+    """Run one notebook with papermill in a subprocess (retried once on failure)."""
+    folder = run_dir(results, run)
+    executed = folder / f"{run.paper}.ipynb"
+    if (folder / MARKER).exists():
+        return Outcome(run, "skipped", 0.0, executed)
+    start = time.perf_counter()
+    error = ""
+    for _ in range(2):
+        if folder.exists():
+            shutil.rmtree(folder)  # a partial earlier attempt: start clean
+        folder.mkdir(parents=True)
+        params = {**run.parameters, "output_dir": str(folder)}
+        params_file = folder / "parameters.json"
+        params_file.write_text(json.dumps(params, indent=1))
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+               "UNLEARNBOOK_PROGRESS": "0"}
+        cmd = [sys.executable, "-m", "unlearnbook.cli", "execute", str(notebook_path(run.paper)),
+               str(executed), str(params_file)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode == 0 and (folder / "results.csv").exists():
+            write_text(folder / MARKER, f"{time.perf_counter() - start:.1f}\n")
+            return Outcome(run, "done", time.perf_counter() - start, executed)
+        error = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no results.csv"]
+        error = error[0]
+    return Outcome(run, "failed", time.perf_counter() - start, executed, error)
+
+
+def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
+             results: str | os.PathLike = "results", workers: int = 1,
+             dry_run: bool = False) -> list[Outcome]:
+    """Expand the profile and execute every run not yet done, ``workers`` at a time."""
+    runs = plan(profile, papers)
+    results = Path(results)
+    if dry_run:
+        for run in runs:
+            done = (run_dir(results, run) / MARKER).exists()
+            print(f"{'done ' if done else 'to do'}  {run.paper:8s} {run.run_id}")
+        return []
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    outcomes = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(execute, run, results, threads) for run in runs]
+        for future in tqdm(as_completed(futures), total=len(futures), desc="runs"):
+            outcomes.append(future.result())
+    return outcomes
+
+
+def summarise(outcomes: list[Outcome]) -> str:
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    lines = [f"{counts['done']} run(s) done, {counts['skipped']} already done, "
+             f"{counts['failed']} failed"]
+    for o in outcomes:
+        if o.status == "failed":
+            lines.append(f"FAILED {o.run.run_id}: {o.error}\n  see {o.notebook}")
+    return "\n".join(lines)
