@@ -168,3 +168,30 @@ def test_jupyter_book_builds_on_fixture_results(tmp_path):
         assert item in page
     assert "97.50 ± 0.71" in page and "not produced by this build" in page
     assert "Traceback" not in page
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_builtin_profiles_expand_to_valid_runs(name):
+    from unlearnbook import profiles
+    from unlearnbook.data import DATASETS, SCENARIOS
+    from unlearnbook.pipeline import method_specs
+
+    spec = profiles.load(name)
+    runs = [run for paper in profiles.papers_in(spec) for run in profiles.expand(spec, paper)]
+    assert runs
+    for run in runs:
+        p = run.parameters
+        assert p["dataset"] in DATASETS and p["scenario"] in SCENARIOS
+        ub.train.Recipe.from_dict(p["recipe"])
+        for method in method_specs(p["methods"], p.get("method_hp")):
+            assert method.name in ub.methods.available()
+            unknown = set(method.hp) - set(ub.methods.hyperparameters(method.name))
+            assert not unknown, (run.run_id, method.name, unknown)
+
+
+def test_bad_profile_inputs(tmp_path):
+    from unlearnbook import UnlearnbookError, profiles
+    with pytest.raises(UnlearnbookError, match="unknown profile 'huge'"):
+        profiles.load("huge")
+    with pytest.raises(UnlearnbookError, match="unknown paper 'gpt'"):
+        profiles.expand(profiles.load("smoke"), "gpt")
