@@ -1,10 +1,11 @@
 """What a paper notebook does, as functions: build the run's models, run methods, save results."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from .data.tasks import Task, forget_summary
 from .io import atomic_write, write_text
 from .metrics.suites import evaluate
 from .models import build
+from .prune import apply_masks, magnitude_masks
 from .train import Recipe, fit, progress_enabled
 
 
@@ -46,11 +48,24 @@ def method_specs(methods: list, method_hp: dict | None = None) -> list[MethodSpe
 
 
 def original_model(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Recipe,
-                   train_seed: int = 0, progress: bool | None = None) -> nn.Module:
-    """The model trained on ``task.train`` (from the checkpoint cache when it exists)."""
+                   train_seed: int = 0, progress: bool | None = None, sparsity: float = 0.0,
+                   rewind_epoch: int = 8) -> nn.Module:
+    """The model trained on ``task.train`` (from the checkpoint cache when it exists).
+
+    With ``sparsity`` > 0: one-shot magnitude pruning with rewinding (Unlearn-Sparse OMP): train
+    dense, prune that fraction of conv weights globally by magnitude, rewind the surviving weights
+    to their values at ``rewind_epoch`` and train on from there with the masks fixed.
+    """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_dict(recipe)
     model = build(arch, task.num_classes, task.in_channels, seed=train_seed, **arch_kwargs)
-    return fit(model, task.train, recipe, seed=train_seed, progress=progress, desc="original")
+    dense = fit(model, task.train, recipe, seed=train_seed, progress=progress, desc="original")
+    if not sparsity:
+        return dense
+    rewound = fit(model, task.train, replace(recipe, stop_epoch=rewind_epoch), seed=train_seed,
+                  progress=progress, desc="rewind point")
+    start = apply_masks(copy.deepcopy(rewound), magnitude_masks(dense, sparsity))
+    return fit(start, task.train, replace(recipe, start_epoch=rewind_epoch), seed=train_seed,
+               progress=progress, desc="sparse original")
 
 
 def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec], suite: str,

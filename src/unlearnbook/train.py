@@ -27,7 +27,12 @@ OPTIMIZERS = ("sgd", "adam")
 
 @dataclass(frozen=True)
 class Recipe:
-    """A training recipe: optimiser, schedule (per iteration), warm-up and augmentation."""
+    """A training recipe: optimiser, schedule (per iteration), warm-up and augmentation.
+
+    ``start_epoch`` / ``stop_epoch`` train only part of the schedule (epochs are still counted
+    against ``epochs``): the first gives learning-rate rewinding after pruning, the second the
+    early "rewind point" of a run.
+    """
 
     epochs: int = 10
     lr: float = 0.1
@@ -43,6 +48,8 @@ class Recipe:
     augment: bool = False
     crop_padding: int = 4
     flip: bool = True
+    start_epoch: int = 0
+    stop_epoch: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("schedule", self.schedule, SCHEDULES)
@@ -182,12 +189,14 @@ def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool 
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model.parameters(), recipe)
     steps_per_epoch = max(math.ceil(len(dataset) / recipe.batch_size), 1)
+    offset = recipe.start_epoch * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(recipe, step, steps_per_epoch))
+        optimizer, lambda step: lr_factor(recipe, step + offset, steps_per_epoch))
     losses: list[float] = []
     start = time.perf_counter()
     model.train()
-    bar = tqdm(range(recipe.epochs), desc=desc, disable=not progress_enabled(progress),
+    stop = recipe.epochs if recipe.stop_epoch is None else recipe.stop_epoch
+    bar = tqdm(range(recipe.start_epoch, stop), desc=desc, disable=not progress_enabled(progress),
                leave=False)
     for _ in bar:
         total, count = 0.0, 0

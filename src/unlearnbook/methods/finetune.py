@@ -1,4 +1,8 @@
-"""Fine-tune on the retain set, relying on catastrophic forgetting of D_f."""
+"""Fine-tune on the retain set, relying on catastrophic forgetting of D_f.
+
+Two protocols name this baseline: ``finetune`` (SSD / LFSSD tables) and ``ft`` (Unlearn-Sparse,
+the DAU tables); they differ only in their defaults.
+"""
 from __future__ import annotations
 
 from torch import nn
@@ -16,3 +20,12 @@ def finetune(model: nn.Module, task, *, epochs: int = 2, lr: float = 0.02,
     recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum,
                     weight_decay=weight_decay, schedule="constant")
     return fit(model, task.retain, recipe, seed, cache=False, progress=progress, desc="finetune")
+
+
+@register("ft")
+def ft(model: nn.Module, task, *, epochs: int = 10, lr: float = 0.01, batch_size: int = 256,
+       momentum: float = 0.9, weight_decay: float = 5e-4, seed: int = 0,
+       progress: bool | None = None) -> nn.Module:
+    """Unlearn-Sparse FT: SGD on D_r for 10 epochs at lr 0.01, batch 256 (its README)."""
+    return finetune(model, task, epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum,
+                    weight_decay=weight_decay, seed=seed, progress=progress)

@@ -5,6 +5,7 @@ from torch import nn
 
 from .._checks import UnlearnbookError
 from ..models import rebuild
+from ..prune import apply_masks, masks_of
 from ..train import Recipe, fit
 from .registry import register
 
@@ -15,7 +16,8 @@ def retrain(model: nn.Module, task, *, recipe: Recipe | None = None, seed: int |
     """A fresh model of the same architecture trained on ``task.retain`` (cached by content).
 
     ``recipe`` and ``seed`` default to those the original model was trained with, so the oracle
-    differs from the original only in its data. (The SSD reference code re-initialises the head
+    differs from the original only in its data. A pruned model is retrained with its masks
+    fixed (random init, mask only, as in the Unlearn-Sparse protocol). (The SSD reference code re-initialises the head
     only and trains at lr 0.01; we follow the papers' "retrained from scratch".)
     """
     recipe = recipe or getattr(model, "recipe", None)
@@ -23,5 +25,5 @@ def retrain(model: nn.Module, task, *, recipe: Recipe | None = None, seed: int |
         raise UnlearnbookError("method 'retrain' needs recipe=Recipe(...) when the model was not "
                                "trained with ub.train.fit; allowed: a ub.train.Recipe")
     seed = getattr(model, "train_seed", 0) if seed is None else seed
-    return fit(rebuild(model, seed=seed), task.retain, recipe, seed, progress=progress,
-               desc="retrain")
+    fresh = apply_masks(rebuild(model, seed=seed), masks_of(model))  # a sparse model stays sparse
+    return fit(fresh, task.retain, recipe, seed, progress=progress, desc="retrain")

@@ -1,8 +1,9 @@
 """Metrics: shared functions, membership-inference building blocks, one suite per paper."""
 from .core import accuracy, confidence, entropy, per_sample_loss, predict
-from .mia import binary_attack_accuracy, entropy_lr_mia, svc_mia_efficacy
+from .mia import (binary_attack_accuracy, class_threshold_efficacy, entropy_lr_mia,
+                  svc_mia_efficacy)
 from .suites import accuracies, evaluate, suite, suites
 
 __all__ = ["accuracy", "confidence", "entropy", "per_sample_loss", "predict",
-           "binary_attack_accuracy", "entropy_lr_mia", "svc_mia_efficacy", "accuracies",
+           "binary_attack_accuracy", "class_threshold_efficacy", "entropy_lr_mia", "svc_mia_efficacy", "accuracies",
            "evaluate", "suite", "suites"]

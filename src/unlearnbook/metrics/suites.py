@@ -8,8 +8,11 @@ from torch import nn
 
 from .._checks import check_choice
 from ..data.tasks import Task
-from .core import accuracy, entropy, predict
-from .mia import entropy_lr_mia
+import numpy as np
+import torch
+
+from .core import accuracy, confidence, entropy, predict
+from .mia import class_threshold_efficacy, entropy_lr_mia, svc_mia_efficacy
 
 Suite = Callable[[nn.Module, Task], dict[str, float]]
 _SUITES: dict[str, Suite] = {}
@@ -58,4 +61,57 @@ def lfssd_suite(model: nn.Module, task: Task) -> dict[str, float]:
     scores["Df"] = scores.get("test_forget_acc", scores["forget_acc"])
     scores["MIA"] = entropy_lr_mia(entropy(out["retain"][0]), entropy(out["test"][0]),
                                    entropy(out["forget"][0]))
+    return scores
+
+
+def modified_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Song & Mittal's Mentr(p, y) = -(1 - p_y) log p_y - sum_{i != y} p_i log(1 - p_i)."""
+    p = torch.softmax(logits, dim=1)
+    log_p = torch.log(p.clamp_min(1e-30))
+    log_not_p = torch.log((1 - p).clamp_min(1e-30))
+    p_y = p.gather(1, labels[:, None]).squeeze(1)
+    mask = nn.functional.one_hot(labels, p.shape[1]).bool()
+    return -(1 - p_y) * log_p.gather(1, labels[:, None]).squeeze(1) - (
+        p * log_not_p).masked_fill(mask, 0.0).sum(1)
+
+
+def metric_attack_features(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, np.ndarray]:
+    """The four per-sample scores of DAU Sec. 4.4, oriented so that larger means 'member'."""
+    return {"correctness": (logits.argmax(1) == labels).float().numpy(),
+            "confidence": confidence(logits, labels).numpy(),
+            "entropy": (-entropy(logits)).numpy(),
+            "m_entropy": (-modified_entropy(logits, labels)).numpy()}
+
+
+@suite("dau")
+def dau_suite(model: nn.Module, task: Task) -> dict[str, float]:
+    """Unlearn-Sparse metrics as DAU reports them: ``UA`` = 100 - accuracy on D_f, ``RA`` on D_r,
+    ``TA`` on the test set (the forgotten class removed in class-wise forgetting),
+    ``MIA_efficacy`` = TN/|D_f| of an RBF SVC on confidence trained on the first |D_test| retain
+    samples (members) vs D_test; plus the four metric attacks of Sec. 4.4 (``MIA_correctness``,
+    ``MIA_confidence``, ``MIA_entropy``, ``MIA_m_entropy``: percent of D_f called non-member),
+    with class-wise thresholds fitted on one half of D_r vs D_test."""
+    scores, out = accuracies(model, task)
+    test_logits, test_labels = out["test"]
+    if task.scenario == "class" and task.test_forget_mask is not None:
+        keep = torch.from_numpy(~task.test_forget_mask)
+        test_logits, test_labels = test_logits[keep], test_labels[keep]
+    retain_logits, retain_labels = out["retain"]
+    forget_logits, forget_labels = out["forget"]
+    scores["UA"] = 100.0 - scores["forget_acc"]
+    scores["RA"] = scores["retain_acc"]
+    scores["TA"] = accuracy(test_logits, test_labels)
+    n = min(len(test_labels), len(retain_labels))
+    scores["MIA_efficacy"] = svc_mia_efficacy(
+        confidence(retain_logits[:n], retain_labels[:n]).numpy(),
+        confidence(test_logits, test_labels).numpy(),
+        confidence(forget_logits, forget_labels).numpy())
+    half = len(retain_labels) // 2
+    shadow_in = metric_attack_features(retain_logits[:half], retain_labels[:half])
+    shadow_out = metric_attack_features(test_logits, test_labels)
+    target = metric_attack_features(forget_logits, forget_labels)
+    for name in shadow_in:
+        scores[f"MIA_{name}"] = class_threshold_efficacy(
+            shadow_in[name], retain_labels[:half].numpy(), shadow_out[name],
+            test_labels.numpy(), target[name], forget_labels.numpy())
     return scores

@@ -1,0 +1,188 @@
+"""DAU (Sharma, Zhou, Ji & Chen, 2024): discriminative adversarial unlearning.
+
+An attacker A (a membership-inference transformer) learns to tell the defender's outputs on the
+forget set D_f (members) from those on the validation set D_v (non-members); the defender D
+(the model being unlearned) minimises L_D + alpha * L_A + beta * V_ss (Eq. 1-3), updated in turn
+with A at every iteration (Algorithm 1).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .._checks import UnlearnbookError, check_choice
+from ..data.dataset import batches
+from ..prune import is_pruned
+from ..train import progress_enabled
+from .registry import register
+
+
+def sensitivity(model: nn.Module, x: torch.Tensor, samples: int = 10, noise_std: float = 1.0,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Delta(x) = (1/n) sum_i ||D(x) - D(x + eps_i)||_2, eps_i ~ N(0, noise_std^2) (Sec. 3.1),
+    with D(.) the softmax output; one value per sample, differentiable in the model."""
+    clean = torch.softmax(model(x), dim=1)
+    noise = torch.randn((samples, *x.shape), generator=generator) * noise_std
+    noisy = torch.softmax(model((x.unsqueeze(0) + noise).flatten(0, 1)), dim=1)
+    diff = noisy.view(samples, len(x), -1) - clean.unsqueeze(0)
+    return diff.norm(dim=2).mean(dim=0)
+
+
+def attacker_input(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+                   samples: int = 10, noise_std: float = 1.0,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """D(x)' = [D(x), Delta(x), y] arranged as one token per class: (p_k, onehot_k, Delta)."""
+    probs = torch.softmax(model(x), dim=1)
+    delta = sensitivity(model, x, samples, noise_std, generator)
+    onehot = nn.functional.one_hot(y, num_classes).float()
+    return torch.stack([probs, onehot, delta[:, None].expand_as(probs)], dim=2)
+
+
+class Attacker(nn.Module):
+    """FC encoding of each (p_k, y_k, Delta) token, a transformer (3 self-attention layers,
+    4 heads), then a binary membership logit (after Yuan & Zhang's SAMIA attacker)."""
+
+    def __init__(self, num_classes: int, dim: int = 64, layers: int = 3, heads: int = 4,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encode = nn.Sequential(nn.Linear(3, dim), nn.GELU())
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout, activation="gelu",
+                                           batch_first=True)
+        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.classify = nn.Sequential(nn.Flatten(), nn.Linear(num_classes * dim, 64), nn.ReLU(),
+                                      nn.Linear(64, 1))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.transformer(self.encode(tokens))).squeeze(1)
+
+
+def barlow_twins(z_forget: torch.Tensor, z_val: torch.Tensor, lam: float = 5e-3) -> torch.Tensor:
+    """V_ss (Eq. 2): C_ij = sum_b z^f_bi z^v_bj / (sqrt(sum_b z^f_bi^2) sqrt(sum_b z^v_bj^2)) on
+    mean-centred features; V_ss = sum_i (1 - C_ii)^2 + lam * sum_{i != j} C_ij^2."""
+    zf = z_forget - z_forget.mean(0)
+    zv = z_val - z_val.mean(0)
+    norms = zf.norm(dim=0)[:, None] * zv.norm(dim=0)[None, :]
+    c = zf.T @ zv / norms.clamp_min(1e-12)
+    diagonal = torch.diagonal(c)
+    off_diagonal = c - torch.diag_embed(diagonal)
+    return ((1 - diagonal) ** 2).sum() + lam * (off_diagonal ** 2).sum()
+
+
+def membership_log_likelihood(attacker: nn.Module, members: torch.Tensor,
+                              nonmembers: torch.Tensor) -> torch.Tensor:
+    """L_A = E[log A(D(x_f)') + log(1 - A(D(x_v)'))], the attacker's objective (maximised by A)."""
+    return (nn.functional.logsigmoid(attacker(members)).mean()
+            + nn.functional.logsigmoid(-attacker(nonmembers)).mean())
+
+
+def _cycle(dataset, batch_size: int, generator: torch.Generator):
+    """Endless shuffled mini-batches."""
+    while True:
+        yield from batches(dataset, batch_size, shuffle=True, generator=generator)
+
+
+def default_lr(task, model: nn.Module) -> float:
+    """Sec. 4.2: 0.01 for random forgetting (0.03 for a sparse model), 0.02 class-wise."""
+    if task.scenario == "class":
+        return 0.02
+    return 0.03 if is_pruned(model) else 0.01
+
+
+@register("dau")
+def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam: float = 5e-3,
+        lr: float | None = None, attacker_lr: float = 1e-3, epochs: float = 3.0,
+        batch_size: int = 256, pretrain_iterations: int = 1000,
+        alpha_iterations: int | None = None, noise_samples: int = 10, noise_std: float = 1.0,
+        use_vss: bool = True, objective: str = "saturating", momentum: float = 0.9,
+        weight_decay: float = 5e-4, seed: int = 0, progress: bool | None = None) -> nn.Module:
+    """Algorithm 1. ``lr`` None: the paper's rate for the scenario and sparsity. ``epochs``:
+    passes over D_r (one iteration per retain batch; D_f and D_v are cycled). The attacker is
+    first trained for ``pretrain_iterations`` on members from D vs D_v. ``alpha_iterations``
+    None: alpha drops to 0 after 30 iterations in class-wise forgetting, never otherwise.
+    ``use_vss=False`` is the ablation of Table 2; ``objective="non_saturating"`` the GAN-style
+    form of Sec. 3.3 (the defender maximises log(1 - A(f')) + log A(v'))."""
+    check_choice("objective", objective, ("saturating", "non_saturating"))
+    if len(task.val) == 0:
+        raise UnlearnbookError("method 'dau' needs a validation set; got val_fraction=0; "
+                               "allowed: make_task(..., val_fraction > 0)")
+    lr = default_lr(task, model) if lr is None else lr
+    if alpha_iterations is None and task.scenario == "class":
+        alpha_iterations = 30
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    k = task.num_classes
+    attacker = Attacker(k)
+    attacker_opt = torch.optim.Adam(attacker.parameters(), lr=attacker_lr)
+    defender_opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                                   weight_decay=weight_decay)
+    pair = min(batch_size, len(task.forget), len(task.val))
+
+    def tokens(x, y):
+        return attacker_input(model, x, y, k, noise_samples, noise_std, generator)
+
+    def attacker_step(members, nonmembers) -> float:
+        attacker.train()
+        loss = -membership_log_likelihood(attacker, members, nonmembers)
+        attacker_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        attacker_opt.step()
+        return loss.item()
+
+    # pre-train A on the frozen defender: members from D, non-members from D_v (features cached)
+    model.eval()
+    with torch.no_grad():
+        members_pool = [tokens(x, y) for x, y in itertools.islice(
+            batches(task.train, batch_size, shuffle=True, generator=generator),
+            max(1, math.ceil(4 * len(task.val) / batch_size)))]
+        val_pool = [tokens(x, y) for x, y in batches(task.val, batch_size)]
+    members_pool, val_pool = torch.cat(members_pool), torch.cat(val_pool)
+    for _ in range(pretrain_iterations):
+        m = members_pool[torch.randint(len(members_pool), (pair,), generator=generator)]
+        v = val_pool[torch.randint(len(val_pool), (pair,), generator=generator)]
+        attacker_step(m, v)
+
+    forget_batches = _cycle(task.forget, pair, generator)
+    val_batches = _cycle(task.val, pair, generator)
+    iterations = max(1, int(epochs * math.ceil(len(task.retain) / batch_size)))
+    retain_batches = _cycle(task.retain, batch_size, generator)
+    history = []
+    for step in tqdm(range(iterations), desc="dau", disable=not progress_enabled(progress),
+                     leave=False):
+        x_r, y_r = next(retain_batches)
+        x_f, y_f = next(forget_batches)
+        x_v, y_v = next(val_batches)
+        size = min(len(x_f), len(x_v))
+        x_f, y_f, x_v, y_v = x_f[:size], y_f[:size], x_v[:size], y_v[:size]
+        # 1) attacker: ascend L_A on the current defender's (detached) outputs
+        model.eval()
+        with torch.no_grad():
+            members, nonmembers = tokens(x_f, y_f), tokens(x_v, y_v)
+        attack_loss = attacker_step(members, nonmembers)
+        # 2) defender: descend L_D + alpha L_A + beta V_ss
+        model.train()
+        ce = nn.functional.cross_entropy(model(x_r), y_r)
+        model.eval()  # attacker-facing and feature passes use running BN statistics
+        attacker.eval()
+        t_f, t_v = tokens(x_f, y_f), tokens(x_v, y_v)
+        if objective == "saturating":
+            adversarial = membership_log_likelihood(attacker, t_f, t_v)
+        else:
+            adversarial = -membership_log_likelihood(attacker, t_v, t_f)
+        weight = alpha if alpha_iterations is None or step < alpha_iterations else 0.0
+        loss = ce + weight * adversarial
+        vss = torch.zeros(())
+        if use_vss:
+            vss = barlow_twins(model.features(x_f), model.features(x_v), lam)
+            loss = loss + beta * vss
+        defender_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        defender_opt.step()
+        history.append({"iteration": step, "attacker_loss": attack_loss, "defender_ce": ce.item(),
+                        "adversarial": adversarial.item(), "vss": vss.item(), "alpha": weight})
+    model.unlearn_info = {"history": pd.DataFrame(history), "lr": lr, "iterations": iterations}
+    return model.eval()
