@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_RECIPE = {"epochs": 1, "lr": 0.05, "batch_size": 128}
 
 
-def _tiny_profile(tmp_path: Path, runs: list[dict], name: str = "tiny") -> Path:
+def _tiny_profile(tmp_path: Path, runs: list[dict], name: str = "tiny",
+                  seeds: tuple[int, ...] = (0,)) -> Path:
     profile = {"name": name, "description": "test profile", "papers": {"lfssd": {
-        "seeds": [0],
+        "seeds": list(seeds),
         "architectures": {"rn": {"name": "smallcnn", "kwargs": {"width": 8, "hidden": 16},
                                  "recipe": TINY_RECIPE}},
         "defaults": {"archs": ["rn"], "val_fraction": 0.0, "train_seed": 0, "retrain_seed": None,
@@ -44,24 +45,37 @@ def _cli(*args: str, tmp_path: Path, **kw) -> subprocess.Popen:
                             text=True, **kw)
 
 
-def test_notebook_runs_under_papermill(tmp_path):
+NOTEBOOK_CASES = {
+    "lfssd": dict(parameters={"methods": ["original", "ssd", "lfssd"]},
+                  labels={"original", "ssd", "lfssd"}, metrics={"Dr", "Df", "MIA"}),
+    "dau": dict(parameters={"methods": ["retrain", "ft", "dau"], "sparsities": [0.0, 0.95],
+                            "rewind_epoch": 1,
+                            "method_hp": {"ft": {"epochs": 1}, "dau": {
+                                "batch_size": 64, "epochs": 0.2, "pretrain_iterations": 5}}},
+                labels={"retrain", "ft", "dau"}, metrics={"UA", "RA", "TA", "MIA_efficacy"}),
+}
+
+
+@pytest.mark.parametrize("paper", sorted(NOTEBOOK_CASES))
+def test_notebook_runs_under_papermill(paper, tmp_path):
     import papermill
 
+    case = NOTEBOOK_CASES[paper]
     out = tmp_path / "run"
     papermill.execute_notebook(
-        str(ROOT / "notebooks" / "lfssd.ipynb"), str(tmp_path / "executed.ipynb"),
+        str(ROOT / "notebooks" / f"{paper}.ipynb"), str(tmp_path / "executed.ipynb"),
         parameters={"recipe": TINY_RECIPE, "arch_kwargs": {"width": 8, "hidden": 16},
-                    "methods": ["original", "ssd", "lfssd"], "output_dir": str(out),
-                    "progress": False},
+                    "output_dir": str(out), "progress": False, **case["parameters"]},
         kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
     results = pd.read_csv(out / "results.csv")
-    assert set(results["label"]) == {"original", "ssd", "lfssd"}
-    assert {"Dr", "Df", "MIA"} <= set(results["metric"])
+    assert set(results["label"]) == case["labels"]
+    assert case["metrics"] <= set(results["metric"])
     for column in ("profile", "paper", "run_id", "seed", "train_seed", "seconds", "hp",
                    "data_source", "hardware"):
         assert column in results.columns
-    assert len(results) == results[["label", "metric"]].drop_duplicates().shape[0]
-    assert json.loads((out / "forget_set.json").read_text())["forget_class"] == 3
+    keys = ["label", "metric"] + (["sparsity"] if "sparsity" in results else [])
+    assert len(results) == results[keys].drop_duplicates().shape[0]
+    assert json.loads((out / "forget_set.json").read_text())["dataset"] == "digits"
 
 
 def test_runner_resumes_after_kill_and_reports_failures(tmp_path):
@@ -107,9 +121,10 @@ def test_runner_resumes_after_kill_and_reports_failures(tmp_path):
 
 def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:
     """Synthetic finished runs: two seeds of lamp (class) and of random, three methods."""
-    profile = _tiny_profile(tmp_path, [{"id": "x", "group": "class", "target": "lamp",
-                                        "dataset": "digits", "scenario": "class",
-                                        "forget_class": 3}], name="fixture")
+    profile = _tiny_profile(tmp_path, [
+        {"id": group, "group": group, "target": target, "dataset": "digits", "scenario": group,
+         "forget_class": 3} for group, target in (("class", "lamp"), ("random", "random"))],
+        name="fixture", seeds=(0, 1))
     results = tmp_path / "results"
     values = {"original": (99.0, 98.0, 90.0), "retrain": (98.0, 0.0, 5.0),
               "lfssd": (97.0, 1.0, 2.0)}
@@ -157,7 +172,9 @@ def test_jupyter_book_builds_on_fixture_results(tmp_path):
         shutil.copy(ROOT / name, site / name)
     shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("generated"))
     prepare_book(profile, results, site / "book" / "generated")
-    shutil.copy(ROOT / "notebooks" / "lfssd.ipynb", site / "book" / "generated" / "lfssd_tutorial.ipynb")
+    for paper in ("lfssd", "dau"):  # unexecuted stand-ins for the tutorial pages
+        shutil.copy(ROOT / "notebooks" / f"{paper}.ipynb",
+                    site / "book" / "generated" / f"{paper}_tutorial.ipynb")
     jb = Path(sys.executable).with_name("jupyter-book")
     proc = subprocess.run([str(jb), "build", str(site)], capture_output=True, text=True,
                           env=_env(tmp_path), timeout=600)
@@ -168,6 +185,10 @@ def test_jupyter_book_builds_on_fixture_results(tmp_path):
         assert item in page
     assert "97.50 ± 0.71" in page and "not produced by this build" in page
     assert "Traceback" not in page
+    dau_page = (site / "_build" / "html" / "book" / "dau.html").read_text()
+    for item in ("DAU-F1", "DAU-T1a", "DAU-T1b", "DAU-T1c", "DAU-T1d", "DAU-T2", "DAU-F2"):
+        assert item in dau_page
+    assert "93.50 ± 0.12" in dau_page and "Traceback" not in dau_page
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])

@@ -115,3 +115,20 @@ def save_results(frame: pd.DataFrame, output_dir: str | os.PathLike, params: dic
     with atomic_write(out / "results.csv") as tmp:
         tidy.to_csv(tmp, index=False)
     return out / "results.csv"
+
+
+def run_sparsities(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Recipe,
+                   train_seed: int, sparsities: list[float], rewind_epoch: int,
+                   specs: list[MethodSpec], suite: str, seed: int = 0,
+                   progress: bool | None = None
+                   ) -> tuple[pd.DataFrame, dict[tuple[float, str], nn.Module]]:
+    """:func:`run_methods` on the dense model and on each pruned variant of it; the frame gets
+    a ``sparsity`` column and the models are keyed by (sparsity, label)."""
+    frames, models = [], {}
+    for sparsity in sparsities:
+        original = original_model(task, arch, arch_kwargs, recipe, train_seed, progress,
+                                  sparsity=sparsity, rewind_epoch=rewind_epoch)
+        frame, unlearned = run_methods(original, task, specs, suite, seed, progress)
+        frames.append(frame.assign(sparsity=sparsity))
+        models.update({(sparsity, label): model for label, model in unlearned.items()})
+    return pd.concat(frames, ignore_index=True), models

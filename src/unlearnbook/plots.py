@@ -79,3 +79,44 @@ def alpha_sweep(frame: pd.DataFrame):
     grid.set(xscale="log")
     grid.set_axis_labels("α (log scale)", "percent")
     return grid
+
+
+def dau_history(history: pd.DataFrame, window: int = 5):
+    """DAU's min-max game: the attacker's loss, the defender's retain loss and V_ss per iteration
+    (moving averages)."""
+    columns = [c for c in ("attacker_loss", "defender_ce", "vss") if c in history]
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 2.6))
+    titles = {"attacker_loss": "attacker loss (-L_A)", "defender_ce": "defender CE on D_r",
+              "vss": "V_ss (Barlow Twins)"}
+    for ax, column in zip(axes, columns):
+        ax.plot(history["iteration"], history[column].rolling(window, min_periods=1).mean())
+        ax.set_title(titles[column], fontsize=9)
+        ax.set_xlabel("iteration")
+    fig.tight_layout()
+    return fig
+
+
+def attack_bars(frame: pd.DataFrame, metrics: tuple[str, ...] = (
+        "MIA_correctness", "MIA_confidence", "MIA_entropy", "MIA_m_entropy"), col: str = "sparsity"):
+    """DAU-F2 style: percent of D_f that each metric-based attack calls non-member, per method."""
+    data = frame[frame["metric"].isin(metrics)].copy()
+    value = "mean" if "mean" in data else "value"
+    data["attack"] = data["metric"].str.replace("MIA_", "", regex=False)
+    grid = sns.catplot(data=data, x="label", y=value, hue="attack", col=col, kind="bar",
+                       height=3, aspect=1.4, errorbar=None)
+    grid.set_axis_labels("", "D_f called non-member (%)")
+    grid.set_xticklabels(rotation=45, ha="right")
+    return grid
+
+
+def dau_schematic():
+    """DAU-F1: the attacker / defender game with the self-supervised term."""
+    boxes = [
+        ("forget set $D_f$\n(members)", 0.1, 0.78), ("validation set $D_v$\n(non-members)", 0.1, 0.22),
+        ("defender D\n(the model)", 0.38, 0.5),
+        ("$[D(x), \\Delta(x), y]$\noutputs, sensitivity, label", 0.64, 0.78),
+        ("attacker A\n(transformer MIA)", 0.9, 0.78),
+        ("$V_{ss}$: Barlow Twins\non features of $D_f$, $D_v$", 0.64, 0.22),
+    ]
+    return boxes_and_arrows(boxes, [(0, 2), (1, 2), (2, 3), (3, 4), (2, 5)],
+                            "DAU: A maximises L_A; D minimises L_D + αL_A + βV_ss (Algorithm 1)")

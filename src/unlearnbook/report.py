@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 
 from .io import atomic_write, write_text
-from .profiles import load, papers_in
+from .profiles import expand, load, papers_in
 from .runner import MARKER
 
 KEYS = ["paper", "profile", "group", "target", "dataset", "scenario", "arch_key", "arch",
-        "label", "method", "metric"]
+        "sparsity", "label", "method", "metric"]
 ROW_KEYS = ["arch_key", "target", "metric"]
 
 
@@ -40,6 +40,7 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean, standard deviation (ddof 1; 0 for one run) and count over seeds."""
     if frame.empty:
         return pd.DataFrame(columns=KEYS + ["mean", "std", "n", "seconds"])
+    frame = frame.assign(**{k: float("nan") for k in KEYS if k not in frame})
     grouped = frame.groupby(KEYS, sort=False, dropna=False)
     out = grouped["value"].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
     out["std"] = out["std"].fillna(0.0)
@@ -124,7 +125,10 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frame = collect(results, spec["name"])
-    agg = aggregate(frame)
+    planned = {run.run_id for paper in papers_in(spec) for run in expand(spec, paper)}
+    if not frame.empty:  # results of runs the profile no longer has are left out
+        frame = frame[frame["run_id"].isin(planned)]
+    agg = aggregate(with_dau_summaries(frame))
     with atomic_write(out / "aggregate.csv") as tmp:
         agg.to_csv(tmp, index=False)
     meta = {"profile": spec["name"], "description": spec.get("description", ""),
@@ -241,3 +245,122 @@ def long_for_plot(data: BookData, paper: str, item: str, groups: list[str],
         theirs = theirs[theirs["target"].isin(targets)]
     columns = ["arch_key", "target", "metric", "label", "mean", "std", "source"]
     return pd.concat([ours[columns], theirs[columns]], ignore_index=True)
+
+
+# --- DAU -----------------------------------------------------------------------------------
+
+DAU_METRICS = ["UA", "MIA_efficacy", "RA", "TA"]
+DAU_LABELS = ["retrain", "ft", "ga", "ff", "iu", "dau", "dau_no_vss"]
+DAU_ITEMS = {
+    "DAU-T1a": dict(group="random", targets=["cifar10"]),
+    "DAU-T1b": dict(group="class", targets=["cifar10"]),
+    "DAU-T1c": dict(group="random", targets=["cifar100"]),
+    "DAU-T1d": dict(group="class", targets=["cifar100"]),
+    "DAU-T2": dict(group="random", targets=["cifar10", "cifar100"],
+                   labels=["retrain", "dau", "dau_no_vss"]),
+}
+
+
+def with_dau_summaries(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add, for every DAU run and sparsity, ``avg_disparity`` (mean |metric - Retrain's| over UA,
+    MIA-efficacy, RA and TA, per run, so seeds give a spread) and ``runtime_min`` rows."""
+    if frame.empty or "dau" not in set(frame.get("paper", [])):
+        return frame
+    dau = frame[frame["paper"] == "dau"]
+    extra = []
+    for _, run in dau.groupby(["run_id", "sparsity"], sort=False):
+        values = run.pivot_table(index="label", columns="metric", values="value")
+        if "retrain" not in values.index:
+            continue
+        gaps = (values[DAU_METRICS] - values.loc["retrain", DAU_METRICS]).abs().mean(axis=1)
+        firsts = run.drop_duplicates("label").set_index("label")
+        for label, gap in gaps.items():
+            base = firsts.loc[label]
+            extra.append({**base.to_dict(), "label": label, "metric": "avg_disparity",
+                          "value": gap})
+            extra.append({**base.to_dict(), "label": label, "metric": "runtime_min",
+                          "value": base["seconds"] / 60})
+    return pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
+
+
+def dau_run_table(results: pd.DataFrame) -> pd.DataFrame:
+    """One DAU run as a table: (sparsity, method) rows; UA, MIA-efficacy, RA, TA, average
+    disparity to Retrain and run time (s) as columns."""
+    data = with_dau_summaries(results.assign(paper="dau", run_id="this run"))
+    data = data[data["metric"].isin(DAU_METRICS + ["avg_disparity"])]
+    table = data.pivot_table(index=["sparsity", "label"], columns="metric", values="value",
+                             sort=False)[DAU_METRICS + ["avg_disparity"]]
+    table["seconds"] = data.groupby(["sparsity", "label"], sort=False)["seconds"].first()
+    return table.round(2)
+
+
+def dau_table(data: BookData, item: str) -> pd.DataFrame:
+    """A DAU table: rows (target, sparsity, metric); ours beside the paper's for every method."""
+    spec = DAU_ITEMS[item]
+    ours = data.ours("dau", [spec["group"]], spec["targets"])
+    paper = data.paper("dau", item)
+    metrics = DAU_METRICS + ["avg_disparity", "runtime_min"]
+    ours = ours[ours["metric"].isin(metrics)]
+    return side_by_side(ours, paper, spec.get("labels", DAU_LABELS[:-1]),
+                        ["target", "sparsity", "metric"])
+
+
+def dau_claims(frame: pd.DataFrame, classwise: bool) -> tuple[int, int]:
+    """Settings (target, sparsity) where DAU has the lowest average disparity of all methods
+    other than Retrain and, for class-wise forgetting, UA and MIA-efficacy within 1 point of
+    Retrain's: (holds, settings checked)."""
+    held = checked = 0
+    for _, setting in frame.groupby(["target", "sparsity"]):
+        means = setting.set_index(["label", "metric"])["mean"]
+        disparity = {label: v for (label, metric), v in means.items()
+                     if metric == "avg_disparity" and label not in ("retrain", "dau_no_vss")}
+        if "dau" not in disparity or len(disparity) < 2:
+            continue
+        checked += 1
+        ok = disparity["dau"] <= min(disparity.values())
+        if classwise:
+            ok = ok and all(abs(means.get(("dau", m), float("nan"))
+                                - means.get(("retrain", m), float("nan"))) <= 1.0
+                            for m in ("UA", "MIA_efficacy"))
+        held += bool(ok)
+    return held, checked
+
+
+def dau_verdict(data: BookData, item: str) -> str:
+    spec = DAU_ITEMS[item]
+    ours = data.ours("dau", [spec["group"]], spec["targets"])
+    paper = data.paper("dau", item)
+
+    def said(pair):
+        return f"holds in {pair[0]} of {pair[1]} settings" if pair[1] else "not run"
+    if item == "DAU-T2":
+        def with_vss(frame):
+            held = checked = 0
+            for _, setting in frame.groupby(["target", "sparsity"]):
+                m = setting.set_index(["label", "metric"])["mean"]
+                if ("dau_no_vss", "avg_disparity") in m and ("dau", "avg_disparity") in m:
+                    checked += 1
+                    held += m[("dau", "avg_disparity")] <= m[("dau_no_vss", "avg_disparity")]
+            return held, checked
+        return ("Claim: V_ss lowers DAU's average disparity to Retrain. Paper's numbers: "
+                f"{said(with_vss(paper))}; ours: {said(with_vss(ours))}.")
+    classwise = spec["group"] == "class"
+    claim = ("DAU reaches Retrain's UA and MIA-efficacy (within 1 point) with the lowest average "
+             "disparity" if classwise else "DAU has the lowest average disparity to Retrain")
+    return (f"Claim: {claim}. Paper's numbers: {said(dau_claims(paper, classwise))}; ours: "
+            f"{said(dau_claims(ours, classwise))}.")
+
+
+def recomputed_disparity(data: BookData, item: str) -> pd.DataFrame:
+    """The paper's printed average disparity beside the one recomputed from its printed metrics."""
+    paper = data.paper("dau", item)
+    rows = []
+    for (target, sparsity), setting in paper.groupby(["target", "sparsity"]):
+        m = setting.set_index(["label", "metric"])["mean"]
+        for label in setting["label"].unique():
+            if all((label, k) in m and ("retrain", k) in m for k in DAU_METRICS):
+                recomputed = sum(abs(m[(label, k)] - m[("retrain", k)]) for k in DAU_METRICS) / 4
+                rows.append({"target": target, "sparsity": sparsity, "label": label,
+                             "printed": m.get((label, "avg_disparity")),
+                             "recomputed": round(recomputed, 2)})
+    return pd.DataFrame(rows)

@@ -44,12 +44,14 @@ def attacker_input(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_class
 
 
 class Attacker(nn.Module):
-    """FC encoding of each (p_k, y_k, Delta) token, a transformer (3 self-attention layers,
-    4 heads), then a binary membership logit (after Yuan & Zhang's SAMIA attacker)."""
+    """Batch-normalised inputs, an FC encoding of each (p_k, y_k, Delta) token, a transformer
+    (3 self-attention layers, 4 heads), then a binary membership logit (after Yuan & Zhang's
+    SAMIA attacker, which also normalises its inputs first)."""
 
     def __init__(self, num_classes: int, dim: int = 64, layers: int = 3, heads: int = 4,
                  dropout: float = 0.1) -> None:
         super().__init__()
+        self.normalise = nn.BatchNorm1d(3 * num_classes)
         self.encode = nn.Sequential(nn.Linear(3, dim), nn.GELU())
         layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout, activation="gelu",
                                            batch_first=True)
@@ -58,6 +60,7 @@ class Attacker(nn.Module):
                                       nn.Linear(64, 1))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = self.normalise(tokens.flatten(1)).view_as(tokens)
         return self.classify(self.transformer(self.encode(tokens))).squeeze(1)
 
 
@@ -141,10 +144,11 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
             max(1, math.ceil(4 * len(task.val) / batch_size)))]
         val_pool = [tokens(x, y) for x, y in batches(task.val, batch_size)]
     members_pool, val_pool = torch.cat(members_pool), torch.cat(val_pool)
+    pretrain_losses = []
     for _ in range(pretrain_iterations):
         m = members_pool[torch.randint(len(members_pool), (pair,), generator=generator)]
         v = val_pool[torch.randint(len(val_pool), (pair,), generator=generator)]
-        attacker_step(m, v)
+        pretrain_losses.append(attacker_step(m, v))
 
     forget_batches = _cycle(task.forget, pair, generator)
     val_batches = _cycle(task.val, pair, generator)
@@ -184,5 +188,6 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
         defender_opt.step()
         history.append({"iteration": step, "attacker_loss": attack_loss, "defender_ce": ce.item(),
                         "adversarial": adversarial.item(), "vss": vss.item(), "alpha": weight})
-    model.unlearn_info = {"history": pd.DataFrame(history), "lr": lr, "iterations": iterations}
+    model.unlearn_info = {"history": pd.DataFrame(history), "pretrain_losses": pretrain_losses,
+                          "lr": lr, "iterations": iterations, "attacker": attacker}
     return model.eval()

@@ -88,7 +88,7 @@ def dau_suite(model: nn.Module, task: Task) -> dict[str, float]:
     """Unlearn-Sparse metrics as DAU reports them: ``UA`` = 100 - accuracy on D_f, ``RA`` on D_r,
     ``TA`` on the test set (the forgotten class removed in class-wise forgetting),
     ``MIA_efficacy`` = TN/|D_f| of an RBF SVC on confidence trained on the first |D_test| retain
-    samples (members) vs D_test; plus the four metric attacks of Sec. 4.4 (``MIA_correctness``,
+    samples (members) vs D_test (both cut to the smaller size when D_r is the smaller); plus the four metric attacks of Sec. 4.4 (``MIA_correctness``,
     ``MIA_confidence``, ``MIA_entropy``, ``MIA_m_entropy``: percent of D_f called non-member),
     with class-wise thresholds fitted on one half of D_r vs D_test."""
     scores, out = accuracies(model, task)
@@ -101,10 +101,10 @@ def dau_suite(model: nn.Module, task: Task) -> dict[str, float]:
     scores["UA"] = 100.0 - scores["forget_acc"]
     scores["RA"] = scores["retain_acc"]
     scores["TA"] = accuracy(test_logits, test_labels)
-    n = min(len(test_labels), len(retain_labels))
-    scores["MIA_efficacy"] = svc_mia_efficacy(
+    n = min(len(test_labels), len(retain_labels))  # balanced shadow sets (|D_r| >= |D_test| in
+    scores["MIA_efficacy"] = svc_mia_efficacy(     # the paper's setting, where this is all test)
         confidence(retain_logits[:n], retain_labels[:n]).numpy(),
-        confidence(test_logits, test_labels).numpy(),
+        confidence(test_logits[:n], test_labels[:n]).numpy(),
         confidence(forget_logits, forget_labels).numpy())
     half = len(retain_labels) // 2
     shadow_in = metric_attack_features(retain_logits[:half], retain_labels[:half])

@@ -1,0 +1,129 @@
+"""DAU's pieces against direct computations, its game, pruning, and the DAU metric suite."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import unlearnbook as ub
+from unlearnbook.methods.dau import Attacker, attacker_input, barlow_twins, sensitivity
+
+
+def test_sensitivity_and_attacker_input_match_direct_computation():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).eval()
+    x = torch.randn(2, 1, 2, 2)
+    y = torch.tensor([0, 2])
+    gen = torch.Generator().manual_seed(7)
+    got = sensitivity(model, x, samples=5, noise_std=1.0, generator=gen)
+    gen = torch.Generator().manual_seed(7)
+    noise = torch.randn((5, *x.shape), generator=gen)
+    p = torch.softmax(model(x), 1)
+    expected = torch.stack([(torch.softmax(model(x + noise[i]), 1) - p).norm(dim=1)
+                            for i in range(5)]).mean(0)
+    assert torch.allclose(got, expected, atol=1e-6)
+    tokens = attacker_input(model, x, y, 3, samples=5, generator=torch.Generator().manual_seed(7))
+    assert tokens.shape == (2, 3, 3)
+    assert torch.allclose(tokens[:, :, 0], p, atol=1e-6)
+    assert torch.equal(tokens[:, :, 1], nn.functional.one_hot(y, 3).float())
+    assert torch.allclose(tokens[:, :, 2], expected[:, None].expand(2, 3), atol=1e-6)
+    assert Attacker(3)(tokens).shape == (2,)
+
+
+def test_barlow_twins_matches_eq2():
+    torch.manual_seed(0)
+    zf, zv = torch.randn(16, 5), torch.randn(16, 5)
+    cf, cv = zf - zf.mean(0), zv - zv.mean(0)
+    c = torch.empty(5, 5)
+    for i in range(5):
+        for j in range(5):
+            c[i, j] = (cf[:, i] * cv[:, j]).sum() / (cf[:, i].pow(2).sum().sqrt()
+                                                     * cv[:, j].pow(2).sum().sqrt())
+    lam = 5e-3
+    expected = sum((1 - c[i, i]) ** 2 for i in range(5)) + lam * sum(
+        c[i, j] ** 2 for i in range(5) for j in range(5) if i != j)
+    assert torch.allclose(barlow_twins(zf, zv, lam), expected, atol=1e-5)
+    # identical batches: the on-diagonal part vanishes (only lam * off-diagonal remains)
+    same = barlow_twins(zf, zf, lam)
+    cs = cf.T @ cf / (cf.norm(dim=0)[:, None] * cf.norm(dim=0)[None, :])
+    assert torch.allclose(same, lam * (cs ** 2).sum() - lam * (torch.diagonal(cs) ** 2).sum(),
+                          atol=1e-5)
+    # identical whitened (decorrelated) features: the whole term is zero
+    q, _ = torch.linalg.qr(torch.randn(16, 16))
+    white = q[:, :5] - q[:, :5].mean(0)
+    white, _ = torch.linalg.qr(white)
+    assert barlow_twins(white, white, lam).item() == pytest.approx(0.0, abs=1e-5)
+    # it grows as the two batches decorrelate
+    values = [barlow_twins(zf, (1 - t) * zf + t * zv, lam).item() for t in (0.0, 0.5, 1.0)]
+    assert values[0] < values[1] < values[2]
+
+
+def test_attacker_learns_then_defender_fights_back():
+    task = ub.data.make_task("digits", scenario="random", forget_size=100, seed=0,
+                             train_per_class=30, test_per_class=30, val_fraction=0.3)
+    recipe = ub.train.Recipe(epochs=60, lr=0.05, batch_size=32)
+    original = ub.pipeline.original_model(task, "smallcnn", {"width": 8}, recipe)
+    out = ub.methods.unlearn("dau", original, task, batch_size=32, epochs=10,
+                             pretrain_iterations=200, alpha=1.0, lr=0.01, seed=0)
+    pre = out.unlearn_info["pretrain_losses"]
+    history = out.unlearn_info["history"]
+    assert np.mean(pre[-20:]) < np.mean(pre[:20])            # the attacker learns
+    assert history["attacker_loss"].tail(20).mean() > np.mean(pre[-20:])  # ... then is beaten
+
+
+def test_pruning_is_exact_and_survives_every_method(digits_class_task):
+    task = digits_class_task
+    recipe = ub.train.Recipe(epochs=3, lr=0.05, batch_size=64)
+    sparse = ub.pipeline.original_model(task, "smallcnn", {}, recipe, sparsity=0.95,
+                                        rewind_epoch=1)
+    masks = ub.prune.masks_of(sparse)
+    total = sum(m.numel() for m in masks.values())
+    assert sum(int((m == 0).sum()) for m in masks.values()) == round(0.95 * total)
+    assert ub.prune.sparsity_of(sparse) == pytest.approx(0.95, abs=1e-3)
+    hp = {"retrain": {}, "ft": dict(epochs=1), "ga": {}, "ff": {}, "iu": dict(samples=20),
+          "dau": dict(batch_size=64, epochs=0.2, pretrain_iterations=5), "lfssd": dict(alpha=3.0),
+          "ssd": {}, "finetune": dict(epochs=1), "amnesiac": dict(epochs=1),
+          "badteacher": {}, "original": {}}
+    for name in ub.methods.available():
+        out = ub.methods.unlearn(name, sparse, task, **hp[name])
+        for layer, mask in masks.items():
+            weight = dict(out.named_modules())[layer].weight
+            assert (weight[mask == 0] == 0).all(), (name, layer)
+
+
+def test_mia_efficacy_separates_unseen_from_fitted_samples():
+    task = ub.data.make_task("digits", scenario="random", forget_size=30, seed=0,
+                             train_per_class=25, val_fraction=0.2)
+    recipe = ub.train.Recipe(epochs=15, lr=0.05, batch_size=32)
+    model = ub.pipeline.original_model(task, "smallcnn", {"width": 8}, recipe)
+    retain = ub.metrics.predict(model, task.retain)
+    test = ub.metrics.predict(model, task.test)
+    conf = ub.metrics.confidence
+    n = min(len(retain[1]), len(test[1]))  # balanced shadow sets, as the dau suite uses
+    efficacy = lambda target: ub.metrics.svc_mia_efficacy(  # noqa: E731
+        conf(*retain).numpy()[:n], conf(*test).numpy()[:n], conf(*target).numpy())
+    fitted = efficacy(ub.metrics.predict(model, task.forget))   # training samples
+    unseen = efficacy(ub.metrics.predict(model, task.val))      # never trained on
+    assert fitted <= 5 and unseen >= fitted + 10
+
+
+def test_dau_suite_and_disparity(digits_class_task, digits_original):
+    scores = ub.metrics.evaluate(digits_original, digits_class_task, suite="dau")
+    assert scores["UA"] == pytest.approx(100 - scores["forget_acc"])
+    assert scores["TA"] == pytest.approx(scores["test_retain_acc"])  # class removed from test
+    for key in ("MIA_efficacy", "MIA_correctness", "MIA_confidence", "MIA_entropy",
+                "MIA_m_entropy"):
+        assert 0.0 <= scores[key] <= 100.0
+    import pandas as pd
+    rows = [{"paper": "dau", "run_id": "r", "sparsity": 0.0, "label": label, "method": label,
+             "metric": m, "value": v, "seconds": 60.0}
+            for label, values in {"retrain": (100, 100, 99, 95), "dau": (98, 96, 97, 93)}.items()
+            for m, v in zip(("UA", "MIA_efficacy", "RA", "TA"), values)]
+    summary = ub.report.with_dau_summaries(pd.DataFrame(rows))
+    gap = summary[(summary.label == "dau") & (summary.metric == "avg_disparity")]["value"]
+    assert gap.item() == pytest.approx((2 + 4 + 2 + 2) / 4)
+
+
+def test_dau_needs_validation_set(digits_original):
+    task = ub.data.make_task("digits", scenario="class", forget_class=3, val_fraction=0.0)
+    with pytest.raises(ub.UnlearnbookError, match="needs a validation set"):
+        ub.methods.unlearn("dau", digits_original, task)
