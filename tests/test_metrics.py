@@ -42,3 +42,14 @@ def test_lfssd_suite_keys(digits_class_task, digits_original):
                 "test_retain_acc"):
         assert isinstance(scores[key], float), key
     assert scores["Df"] == scores["test_forget_acc"]
+
+
+def test_loss_mia_on_a_model(digits_class_task, digits_original):
+    from unlearnbook.methods import unlearn
+    mean, std = ub.metrics.loss_mia(digits_original, digits_class_task)
+    assert 0 <= mean <= 100 and std >= 0
+    retrained = unlearn("retrain", digits_original, digits_class_task)
+    # the retrained model never saw class 3: its training and test images of that class look
+    # alike to the attacker, which is then near chance
+    mean_retrained, _ = ub.metrics.loss_mia(retrained, digits_class_task)
+    assert 30 <= mean_retrained <= 70

@@ -11,8 +11,9 @@ from ..data.tasks import Task
 import numpy as np
 import torch
 
-from .core import accuracy, confidence, entropy, predict
-from .mia import class_threshold_efficacy, entropy_lr_mia, svc_mia_efficacy
+from .core import accuracy, confidence, entropy, per_sample_loss, predict
+from .mia import (binary_attack_accuracy, class_threshold_efficacy, entropy_lr_mia,
+                  svc_mia_efficacy)
 
 Suite = Callable[[nn.Module, Task], dict[str, float]]
 _SUITES: dict[str, Suite] = {}
@@ -115,3 +116,15 @@ def dau_suite(model: nn.Module, task: Task) -> dict[str, float]:
             shadow_in[name], retain_labels[:half].numpy(), shadow_out[name],
             test_labels.numpy(), target[name], forget_labels.numpy())
     return scores
+
+
+def loss_mia(model: nn.Module, task: Task, seed: int = 0) -> tuple[float, float]:
+    """Loss-based MIA (Kurmanji et al.): per-sample losses of D_f (members) vs test samples of
+    the classes present in D_f (non-members), balanced, logistic regression over 5 splits;
+    mean and std accuracy in percent (50% = indistinguishable)."""
+    forget_logits, forget_labels = predict(model, task.forget)
+    test_logits, test_labels = predict(model, task.test)
+    keep = torch.isin(test_labels, forget_labels.unique())
+    return binary_attack_accuracy(per_sample_loss(forget_logits, forget_labels).numpy(),
+                                  per_sample_loss(test_logits[keep], test_labels[keep]).numpy(),
+                                  seed=seed)
