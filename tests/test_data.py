@@ -111,3 +111,10 @@ def test_missing_cifar_with_downloads_off(tmp_path, monkeypatch):
     monkeypatch.delenv("UNLEARNBOOK_DOWNLOAD", raising=False)
     with pytest.raises(UnlearnbookError, match="dataset 'cifar10' not found"):
         ub.data.make_task("cifar10", scenario="class", forget_class=0, root=tmp_path)
+
+
+def test_class_index_by_name():
+    task = ub.data.make_task("digits5", scenario="class", forget_class=0)
+    assert ub.data.class_index(task, "4/9") == 4
+    with pytest.raises(UnlearnbookError, match="unknown class name 'lamp'"):
+        ub.data.class_index(task, "lamp")

@@ -28,16 +28,6 @@ def dampening_by_layer(reports: dict[str, pd.DataFrame], ax=None):
     return ax
 
 
-def metric_bars(frame: pd.DataFrame, metrics: list[str], hue: str = "source", ax=None):
-    """Grouped bars of mean values per method for a few metrics (ours vs the paper)."""
-    data = frame[frame["metric"].isin(metrics)]
-    grid = sns.catplot(data=data, x="label", y="mean", hue=hue, col="metric", kind="bar",
-                       height=3, aspect=1.3, sharey=False)
-    grid.set_axis_labels("", "")
-    grid.set_xticklabels(rotation=45, ha="right")
-    return grid
-
-
 def boxes_and_arrows(boxes: list[tuple[str, float, float]], arrows: list[tuple[int, int]],
                      title: str, size: tuple[float, float] = (9, 3.2)):
     """A schematic drawn from labelled boxes at (x, y) in [0, 1] and arrows between them."""
