@@ -126,3 +126,52 @@ def test_bad_method_inputs(digits_class_task, digits_original):
         ub.methods.unlearn("lfssd", digits_original, digits_class_task, importance_mode="exact")
     with pytest.raises(UnlearnbookError, match="unknown metric suite 'nope'"):
         ub.metrics.evaluate(digits_original, digits_class_task, suite="nope")
+
+
+def _forget_loss(model, task):
+    logits, labels = ub.metrics.predict(model, task.forget)
+    return nn.functional.cross_entropy(logits, labels).item()
+
+
+def test_gradient_ascent_raises_forget_loss(digits_class_task, digits_original):
+    out = ub.methods.unlearn("ga", digits_original, digits_class_task, lr=1e-3, epochs=3)
+    assert _forget_loss(out, digits_class_task) > _forget_loss(digits_original, digits_class_task)
+
+
+def test_fisher_forgetting_noise_and_class_reset(digits_class_task, digits_original):
+    silent = ub.methods.unlearn("ff", digits_original, digits_class_task, alpha=0.0)
+    head, ref = silent.head, digits_original.head
+    assert torch.equal(head.weight[:3], ref.weight[:3])  # alpha = 0: no noise anywhere ...
+    assert torch.equal(silent.body[0].weight, digits_original.body[0].weight)
+    row = head.weight[3]                                  # ... but the forgotten class's row is
+    assert row.abs().mean() < 0.1 and not torch.equal(row, ref.weight[3])  # reset near 0
+    noisy = ub.methods.unlearn("ff", digits_original, digits_class_task, alpha=1e-6)
+    assert not torch.equal(noisy.body[0].weight, digits_original.body[0].weight)
+
+
+def test_influence_pieces(digits_class_task, digits_original):
+    from unlearnbook.methods.influence import per_sample_gradients, summed_gradient
+    small = digits_class_task.forget.subset(np.arange(5))
+    total = summed_gradient(digits_original, small)
+    rows = torch.stack(list(per_sample_gradients(digits_original, small, 5)))
+    assert torch.allclose(total, rows.sum(0), atol=1e-4)
+    still = ub.methods.unlearn("iu", digits_original, digits_class_task, alpha=0.0, samples=10)
+    for a, b in zip(still.parameters(), digits_original.parameters()):
+        assert torch.equal(a, b)
+    one = ub.methods.unlearn("iu", digits_original, digits_class_task, alpha=1.0, samples=10)
+    two = ub.methods.unlearn("iu", digits_original, digits_class_task, alpha=2.0, samples=10)
+    assert two.unlearn_info["update_norm"] == pytest.approx(2 * one.unlearn_info["update_norm"])
+
+
+def test_bad_teacher_moves_forget_outputs_to_the_incompetent_teacher(digits_class_task,
+                                                                    digits_original):
+    from unlearnbook.models import rebuild
+    bad = rebuild(digits_original, seed=0).eval()
+
+    def kl_to_bad(model):
+        logits, _ = ub.metrics.predict(model, digits_class_task.forget)
+        target = torch.softmax(ub.metrics.predict(bad, digits_class_task.forget)[0], 1)
+        return nn.functional.kl_div(torch.log_softmax(logits, 1), target,
+                                    reduction="batchmean").item()
+    out = ub.methods.unlearn("badteacher", digits_original, digits_class_task, epochs=5, seed=0)
+    assert kl_to_bad(out) < kl_to_bad(digits_original)
