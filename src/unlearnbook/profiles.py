@@ -44,6 +44,31 @@ def load(profile: str | os.PathLike) -> dict:
     return data
 
 
+def validate(params: dict) -> None:
+    """Fail before anything runs on a bad dataset, scenario, architecture, recipe or method."""
+    from . import methods
+    from .data import DATASETS, SCENARIOS
+    from .models import ARCHITECTURES
+    from .pipeline import method_specs
+    from .train import Recipe
+
+    where = f"(run {params.get('run_id')!r})"
+    try:
+        check_choice("dataset", params.get("dataset"), DATASETS)
+        check_choice("scenario", params.get("scenario"), SCENARIOS)
+        check_choice("architecture", params.get("arch"), ARCHITECTURES)
+        Recipe.from_dict(params["recipe"])
+        for spec in method_specs(params.get("methods", []), params.get("method_hp")):
+            check_choice("method", spec.name, methods.available())
+            unknown = sorted(set(spec.hp) - set(methods.hyperparameters(spec.name)))
+            if unknown:
+                raise UnlearnbookError(f"unknown hyper-parameter(s) {unknown} for method "
+                                       f"{spec.name!r}; allowed: "
+                                       f"{sorted(methods.hyperparameters(spec.name))}")
+    except UnlearnbookError as err:
+        raise UnlearnbookError(f"{err} {where}") from None
+
+
 def merge(base: dict, override: dict) -> dict:
     """Recursive dict merge: ``override`` wins, nested dicts are merged key by key."""
     out = copy.deepcopy(base)
@@ -86,6 +111,7 @@ def expand(profile: dict, paper: str) -> list[Run]:
                               arch_key=arch_key, arch=arch["name"],
                               arch_kwargs=arch.get("kwargs", {}), recipe=arch["recipe"])
                 params["run_id"] = f"{entry['id']}-{arch_key}-s{seed}"
+                validate(params)
                 runs.append(Run(paper, params["run_id"], params))
     ids = [r.run_id for r in runs]
     if len(ids) != len(set(ids)):
