@@ -29,19 +29,25 @@ def dampening_by_layer(reports: dict[str, pd.DataFrame], ax=None):
 
 
 def boxes_and_arrows(boxes: list[tuple[str, float, float]], arrows: list[tuple[int, int]],
-                     title: str, size: tuple[float, float] = (9, 3.2)):
-    """A schematic drawn from labelled boxes at (x, y) in [0, 1] and arrows between them."""
+                     title: str, size: tuple[float, float] = (10, 3.2), width: float = 0.2):
+    """A schematic drawn from labelled boxes centred at (x, y) in [0, 1] and arrows between them."""
     fig, ax = plt.subplots(figsize=size)
     ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    half_w, half_h = width / 2, 0.11
     for text, x, y in boxes:
-        ax.add_patch(FancyBboxPatch((x - 0.11, y - 0.09), 0.22, 0.18,
+        ax.add_patch(FancyBboxPatch((x - half_w, y - half_h), width, 2 * half_h,
                                     boxstyle="round,pad=0.01", fc="#eef3fb", ec="#34558b"))
-        ax.text(x, y, text, ha="center", va="center", fontsize=8.5, wrap=True)
+        ax.text(x, y, text, ha="center", va="center", fontsize=8.5)
     for start, end in arrows:
         (_, x0, y0), (_, x1, y1) = boxes[start], boxes[end]
-        ax.annotate("", xy=(x1 - 0.115 if x1 > x0 else x1, y1 + (0.095 if y1 < y0 else 0)),
-                    xytext=(x0 + 0.115 if x1 > x0 else x0, y0 - (0.095 if y1 < y0 else 0)),
-                    arrowprops=dict(arrowstyle="->", color="#34558b"))
+        if abs(x1 - x0) > 1e-9:  # left to right: leave from the right edge, enter the left edge
+            tail, head = (x0 + half_w, y0), (x1 - half_w, y1)
+        else:                    # vertical
+            sign = 1 if y1 > y0 else -1
+            tail, head = (x0, y0 + sign * half_h), (x1, y1 - sign * half_h)
+        ax.annotate("", xy=head, xytext=tail, arrowprops=dict(arrowstyle="->", color="#34558b"))
     ax.set_title(title, fontsize=10)
     return fig
 
@@ -49,16 +55,16 @@ def boxes_and_arrows(boxes: list[tuple[str, float, float]], arrows: list[tuple[i
 def lfssd_schematic():
     """LFSSD-F1: loss-free importance replaces SSD's Fisher importance."""
     boxes = [
-        ("forget samples $x \\in D_f$\n(no labels)", 0.12, 0.75),
-        ("all training\nsamples $x \\in D$", 0.12, 0.25),
-        ("$|\\partial\\|f(x)\\|_2^2/\\partial\\theta|$\naveraged: $\\Omega_{D_f}$", 0.42, 0.75),
-        ("$|\\partial\\|f(x)\\|_2^2/\\partial\\theta|$\naveraged: $\\Omega_{D}$", 0.42, 0.25),
-        ("select $\\Omega_{D_f,i} > \\alpha\\,\\Omega_{D,i}$", 0.68, 0.5),
-        ("$\\theta_i \\leftarrow \\min(\\lambda\\Omega_{D,i}/\\Omega_{D_f,i}, 1)\\,\\theta_i$", 0.9, 0.5),
+        ("forget samples x ∈ D_f\n(no labels needed)", 0.11, 0.75),
+        ("all training samples\nx ∈ D", 0.11, 0.25),
+        ("mean |∂‖f(x)‖² / ∂θ|\n= Ω_Df  (Eq. 3)", 0.37, 0.75),
+        ("mean |∂‖f(x)‖² / ∂θ|\n= Ω_D  (Eq. 3)", 0.37, 0.25),
+        ("select θ_i where\nΩ_Df,i > α · Ω_D,i", 0.63, 0.5),
+        ("θ_i ← β θ_i,\nβ = min(λ Ω_D,i / Ω_Df,i, 1)", 0.89, 0.5),
     ]
     return boxes_and_arrows(boxes, [(0, 2), (1, 3), (2, 4), (3, 4), (4, 5)],
                             "LFSSD: loss-free importance (left) feeds Selective Synaptic "
-                            "Dampening (right); SSD uses the Fisher diagonal instead")
+                            "Dampening (right, Eq. 1); SSD uses the Fisher diagonal instead")
 
 
 def alpha_sweep(frame: pd.DataFrame):
@@ -102,11 +108,13 @@ def attack_bars(frame: pd.DataFrame, metrics: tuple[str, ...] = (
 def dau_schematic():
     """DAU-F1: the attacker / defender game with the self-supervised term."""
     boxes = [
-        ("forget set $D_f$\n(members)", 0.1, 0.78), ("validation set $D_v$\n(non-members)", 0.1, 0.22),
-        ("defender D\n(the model)", 0.38, 0.5),
-        ("$[D(x), \\Delta(x), y]$\noutputs, sensitivity, label", 0.64, 0.78),
-        ("attacker A\n(transformer MIA)", 0.9, 0.78),
-        ("$V_{ss}$: Barlow Twins\non features of $D_f$, $D_v$", 0.64, 0.22),
+        ("forget set D_f (members)\nvalidation set D_v\n(non-members)", 0.11, 0.5),
+        ("defender D\n(the model being\nunlearned)", 0.37, 0.5),
+        ("[D(x), Δ(x), y]\noutput, sensitivity,\nlabel", 0.63, 0.78),
+        ("attacker A\ntransformer MIA:\nmax L_A", 0.89, 0.78),
+        ("V_ss: Barlow Twins on\nfeatures of D_f vs D_v", 0.63, 0.22),
+        ("D minimises\nL_D + α L_A + β V_ss", 0.89, 0.22),
     ]
-    return boxes_and_arrows(boxes, [(0, 2), (1, 2), (2, 3), (3, 4), (2, 5)],
-                            "DAU: A maximises L_A; D minimises L_D + αL_A + βV_ss (Algorithm 1)")
+    return boxes_and_arrows(boxes, [(0, 1), (1, 2), (2, 3), (1, 4), (4, 5), (3, 5)],
+                            "DAU (Figure 1, redrawn): attacker and defender updated in turn "
+                            "(Algorithm 1)")

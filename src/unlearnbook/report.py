@@ -238,8 +238,10 @@ def alpha_plateau(frame: pd.DataFrame, df_max: float = 5.0, dr_drop: float = 3.0
 
 def long_for_plot(data: BookData, paper: str, item: str, groups: list[str],
                   targets: list[str] | None = None) -> pd.DataFrame:
-    """Ours and the paper's rows stacked with a ``source`` column, for bar charts."""
+    """Ours and the paper's rows stacked with a ``source`` column (the paper's metrics only)."""
+    theirs_metrics = set(data.paper(paper, item)["metric"])
     ours = data.ours(paper, groups, targets).assign(source="ours")
+    ours = ours[ours["metric"].isin(theirs_metrics)]
     theirs = data.paper(paper, item).assign(source="paper")
     if targets is not None:
         theirs = theirs[theirs["target"].isin(targets)]
