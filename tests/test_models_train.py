@@ -85,3 +85,12 @@ def test_concurrent_fit_trains_once(tmp_path):
     assert sorted(cached for cached, _ in results) == [False, True]
     assert results[0][1] == results[1][1]
     assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 1
+
+
+def test_device_choice(monkeypatch, digits_class_task):
+    from unlearnbook.device import default_device, device_of
+    monkeypatch.setenv("UNLEARNBOOK_DEVICE", "cpu")
+    assert default_device() == torch.device("cpu")
+    model = ub.models.build("smallcnn", 10, 1, seed=0)
+    trained = ub.train.fit(model, digits_class_task.forget, ub.train.Recipe(epochs=1), cache=False)
+    assert device_of(trained) == torch.device("cpu")

@@ -17,6 +17,7 @@ from . import methods as method_registry
 from .data.tasks import Task, forget_summary
 from .io import atomic_write, write_text
 from .metrics.suites import evaluate
+from .device import default_device
 from .models import build
 from .prune import apply_masks, magnitude_masks
 from .train import Recipe, fit, progress_enabled
@@ -97,8 +98,9 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec], suite:
 
 def hardware() -> str:
     """A one-line description of the machine, for result provenance."""
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name(0)}"
+    device = default_device()
+    if device.type == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)}"
     return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()} threads"
 
 

@@ -68,7 +68,8 @@ def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
         module = modules[name]
         if parametrize.is_parametrized(module, "weight"):
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
-        parametrize.register_parametrization(module, "weight", FixedMask(mask.clone()))
+        mask = mask.to(module.weight.device, copy=True)
+        parametrize.register_parametrization(module, "weight", FixedMask(mask))
     return model
 
 

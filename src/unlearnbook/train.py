@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ._checks import UnlearnbookError, check_choice
 from .data.dataset import batches, dataset_fingerprint
+from .device import default_device, device_of
 from .io import atomic_write, write_text
 
 #: Bump when a change to this module changes what training produces (invalidates the cache).
@@ -101,13 +102,14 @@ class FitInfo:
 
 def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool = True,
         progress: bool | None = None, desc: str = "train") -> nn.Module:
-    """Train a copy of ``model`` on ``dataset``; the input model is untouched.
+    """Train a copy of ``model`` on ``dataset`` on :func:`default_device`; the input model is
+    untouched.
 
     With ``cache`` the result is stored under :func:`cache_dir` by :func:`cache_key`; a second
     call loads it, and a file lock makes concurrent callers train it once. The returned model
     carries ``recipe``, ``train_seed`` and ``fit_info``.
     """
-    trained = copy.deepcopy(model)
+    trained = copy.deepcopy(model).to(default_device())
     if not cache:
         info = _train(trained, dataset, recipe, seed, progress, desc)
         return _tag(trained, recipe, seed, info)
@@ -144,12 +146,12 @@ def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generato
         padded = nn.functional.pad(x, (padding,) * 4)
         oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
         ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-        rows = (oy[:, None] + torch.arange(h))[:, None, :, None]
-        cols = (ox[:, None] + torch.arange(w))[:, None, None, :]
-        x = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
-                   rows, cols]
+        rows = (oy[:, None] + torch.arange(h))[:, None, :, None].to(x.device)
+        cols = (ox[:, None] + torch.arange(w))[:, None, None, :].to(x.device)
+        x = padded[torch.arange(n, device=x.device)[:, None, None, None],
+                   torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
     if flip:
-        mask = torch.rand(n, generator=generator) < 0.5
+        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
         x = torch.where(mask[:, None, None, None], x.flip(3), x)
     return x
 
@@ -200,7 +202,8 @@ def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool 
                leave=False)
     for _ in bar:
         total, count = 0.0, 0
-        for x, y in batches(dataset, recipe.batch_size, shuffle=True, generator=generator):
+        for x, y in batches(dataset, recipe.batch_size, shuffle=True, generator=generator,
+                            device=device_of(model)):
             if recipe.augment:
                 x = augment(x, recipe.crop_padding, recipe.flip, generator)
             loss = nn.functional.cross_entropy(model(x), y)

@@ -98,16 +98,24 @@ def batches(
     shuffle: bool = False,
     generator: torch.Generator | None = None,
     drop_last: bool = False,
+    device: torch.device | str | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(x, y)`` mini-batches; shuffling is reproducible through ``generator``."""
+    """Yield ``(x, y)`` mini-batches (on ``device`` when given); shuffling is reproducible
+    through ``generator`` (a CPU generator)."""
     n = len(dataset)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     if not isinstance(dataset, ArrayDataset):
         loader = DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=batch_size,
                             drop_last=drop_last)
         for x, y in loader:
-            yield x, torch.as_tensor(y)
+            yield _to(x, torch.as_tensor(y), device)
         return
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
-        yield dataset.batch(order[start:start + batch_size])
+        yield _to(*dataset.batch(order[start:start + batch_size]), device)
+
+
+def _to(x: torch.Tensor, y: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
+    if device is None:
+        return x, y
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)

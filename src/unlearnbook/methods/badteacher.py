@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from .._checks import check_choice
 from ..data.dataset import ArrayDataset, batches
+from ..device import device_of
 from ..models import rebuild
 from ..train import progress_enabled
 from .registry import register
@@ -28,7 +29,8 @@ def badteacher(model: nn.Module, task, *, epochs: int = 1, lr: float = 1e-4,
     """
     check_choice("kl_reduction", kl_reduction, ("mean", "batchmean"))
     competent = copy.deepcopy(model).eval()
-    incompetent = rebuild(model, seed=seed).eval()
+    device = device_of(model)
+    incompetent = rebuild(model, seed=seed).to(device).eval()
     rng = np.random.RandomState(seed)
     keep = rng.choice(len(task.retain), int(retain_fraction * len(task.retain)), replace=False)
     retain_part = task.retain.subset(np.sort(keep))
@@ -40,7 +42,8 @@ def badteacher(model: nn.Module, task, *, epochs: int = 1, lr: float = 1e-4,
     model.train()
     for _ in tqdm(range(epochs), desc="badteacher", disable=not progress_enabled(progress),
                   leave=False):
-        for x, tag in batches(tagged, batch_size, shuffle=True, generator=generator):
+        for x, tag in batches(tagged, batch_size, shuffle=True, generator=generator,
+                              device=device):
             with torch.no_grad():
                 good = torch.softmax(competent(x) / temperature, dim=1)
                 bad = torch.softmax(incompetent(x) / temperature, dim=1)

@@ -16,6 +16,7 @@ from torch.func import functional_call, grad, vmap
 
 from .._checks import check_choice
 from ..data.dataset import batches, dataset_fingerprint
+from ..device import device_of
 from ..train import state_hash
 
 IMPORTANCE_MODES = ("per_sample", "batch_mean")
@@ -66,12 +67,12 @@ def importance(model: nn.Module, dataset, objective: Objective, statistic: str,
         per_sample_grad = vmap(grad(one), in_dims=(None, 0, 0))
         with warnings.catch_warnings():  # vmap falls back to a loop for CPU attention kernels
             warnings.filterwarnings("ignore", message="There is a performance drop")
-            for x, y in batches(dataset, batch_size):
+            for x, y in batches(dataset, batch_size, device=device_of(model)):
                 for k, g in per_sample_grad(params, x, y).items():
                     totals[k] += stat(g).sum(0)
                 count += len(y)
     else:
-        for x, y in batches(dataset, batch_size):
+        for x, y in batches(dataset, batch_size, device=device_of(model)):
             model.zero_grad(set_to_none=True)
             objective(model(x), y).mean().backward()
             for k, p in model.named_parameters():

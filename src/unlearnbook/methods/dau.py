@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .._checks import UnlearnbookError, check_choice
 from ..data.dataset import batches
+from ..device import device_of
 from ..prune import is_pruned
 from ..train import progress_enabled
 from .registry import register
@@ -27,7 +28,7 @@ def sensitivity(model: nn.Module, x: torch.Tensor, samples: int = 10, noise_std:
     """Delta(x) = (1/n) sum_i ||D(x) - D(x + eps_i)||_2, eps_i ~ N(0, noise_std^2) (Sec. 3.1),
     with D(.) the softmax output; one value per sample, differentiable in the model."""
     clean = torch.softmax(model(x), dim=1)
-    noise = torch.randn((samples, *x.shape), generator=generator) * noise_std
+    noise = torch.randn((samples, *x.shape), generator=generator).to(x.device) * noise_std
     noisy = torch.softmax(model((x.unsqueeze(0) + noise).flatten(0, 1)), dim=1)
     diff = noisy.view(samples, len(x), -1) - clean.unsqueeze(0)
     return diff.norm(dim=2).mean(dim=0)
@@ -83,10 +84,10 @@ def membership_log_likelihood(attacker: nn.Module, members: torch.Tensor,
             + nn.functional.logsigmoid(-attacker(nonmembers)).mean())
 
 
-def _cycle(dataset, batch_size: int, generator: torch.Generator):
+def _cycle(dataset, batch_size: int, generator: torch.Generator, device: torch.device):
     """Endless shuffled mini-batches."""
     while True:
-        yield from batches(dataset, batch_size, shuffle=True, generator=generator)
+        yield from batches(dataset, batch_size, shuffle=True, generator=generator, device=device)
 
 
 def default_lr(task, model: nn.Module) -> float:
@@ -119,7 +120,8 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     k = task.num_classes
-    attacker = Attacker(k)
+    device = device_of(model)
+    attacker = Attacker(k).to(device)
     attacker_opt = torch.optim.Adam(attacker.parameters(), lr=attacker_lr)
     defender_opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                                    weight_decay=weight_decay)
@@ -140,20 +142,20 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     model.eval()
     with torch.no_grad():
         members_pool = [tokens(x, y) for x, y in itertools.islice(
-            batches(task.train, batch_size, shuffle=True, generator=generator),
+            batches(task.train, batch_size, shuffle=True, generator=generator, device=device),
             max(1, math.ceil(4 * len(task.val) / batch_size)))]
-        val_pool = [tokens(x, y) for x, y in batches(task.val, batch_size)]
+        val_pool = [tokens(x, y) for x, y in batches(task.val, batch_size, device=device)]
     members_pool, val_pool = torch.cat(members_pool), torch.cat(val_pool)
     pretrain_losses = []
     for _ in range(pretrain_iterations):
-        m = members_pool[torch.randint(len(members_pool), (pair,), generator=generator)]
-        v = val_pool[torch.randint(len(val_pool), (pair,), generator=generator)]
+        m = members_pool[torch.randint(len(members_pool), (pair,), generator=generator).to(device)]
+        v = val_pool[torch.randint(len(val_pool), (pair,), generator=generator).to(device)]
         pretrain_losses.append(attacker_step(m, v))
 
-    forget_batches = _cycle(task.forget, pair, generator)
-    val_batches = _cycle(task.val, pair, generator)
+    forget_batches = _cycle(task.forget, pair, generator, device)
+    val_batches = _cycle(task.val, pair, generator, device)
     iterations = max(1, int(epochs * math.ceil(len(task.retain) / batch_size)))
-    retain_batches = _cycle(task.retain, batch_size, generator)
+    retain_batches = _cycle(task.retain, batch_size, generator, device)
     history = []
     for step in tqdm(range(iterations), desc="dau", disable=not progress_enabled(progress),
                      leave=False):
@@ -179,7 +181,7 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
             adversarial = -membership_log_likelihood(attacker, t_v, t_f)
         weight = alpha if alpha_iterations is None or step < alpha_iterations else 0.0
         loss = ce + weight * adversarial
-        vss = torch.zeros(())
+        vss = torch.zeros((), device=device)
         if use_vss:
             vss = barlow_twins(model.features(x_f), model.features(x_v), lam)
             loss = loss + beta * vss

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..data.dataset import batches
+from ..device import device_of
 from .registry import register
 
 
@@ -17,7 +18,7 @@ def retain_fisher(model: nn.Module, dataset, num_classes: int, batch_size: int =
     params = dict(model.named_parameters())
     fisher = {k: torch.zeros_like(v) for k, v in params.items()}
     count = 0
-    for x, _ in batches(dataset, batch_size):
+    for x, _ in batches(dataset, batch_size, device=device_of(model)):
         logits = model(x)
         probs = torch.softmax(logits, dim=1).detach()
         for y in range(num_classes):
@@ -52,6 +53,6 @@ def ff(model: nn.Module, task, *, alpha: float = 1e-7, batch_size: int = 32,
                 var[task.forget_class] = 1e-4
             if head_shaped or param.ndim == 1:
                 var = var * 10
-            noise = torch.randn(param.shape, generator=generator)
+            noise = torch.randn(param.shape, generator=generator).to(param.device)
             param.copy_(mu + var.sqrt() * noise)
     return model

@@ -6,6 +6,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data.dataset import batches
+from ..device import device_of
 from ..train import Recipe, make_optimizer, progress_enabled
 from .registry import register
 
@@ -20,7 +21,8 @@ def ga(model: nn.Module, task, *, epochs: int = 5, lr: float = 1e-4, batch_size:
     generator = torch.Generator().manual_seed(seed)
     model.train()
     for _ in tqdm(range(epochs), desc="ga", disable=not progress_enabled(progress), leave=False):
-        for x, y in batches(task.forget, batch_size, shuffle=True, generator=generator):
+        for x, y in batches(task.forget, batch_size, shuffle=True, generator=generator,
+                            device=device_of(model)):
             loss = -nn.functional.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -6,6 +6,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from ..data.dataset import batches
+from ..device import device_of
 from .registry import register
 
 
@@ -16,8 +17,8 @@ def _flat(tensors) -> torch.Tensor:
 def summed_gradient(model: nn.Module, dataset, batch_size: int = 256) -> torch.Tensor:
     """sum_i grad CE(f(x_i), y_i), flattened (model in eval mode)."""
     params = [p for p in model.parameters()]
-    total = torch.zeros(sum(p.numel() for p in params))
-    for x, y in batches(dataset, batch_size):
+    total = torch.zeros(sum(p.numel() for p in params), device=device_of(model))
+    for x, y in batches(dataset, batch_size, device=device_of(model)):
         loss = nn.functional.cross_entropy(model(x), y, reduction="sum")
         total += _flat(torch.autograd.grad(loss, params)).detach()
     return total
@@ -34,7 +35,7 @@ def per_sample_gradients(model: nn.Module, dataset, count: int, chunk: int = 32)
 
     per_sample = vmap(grad(loss), in_dims=(None, 0, 0))
     seen = 0
-    for x, y in batches(dataset, chunk):
+    for x, y in batches(dataset, chunk, device=device_of(model)):
         grads = per_sample(params, x, y)
         flat = torch.cat([g.reshape(len(x), -1) for g in grads.values()], dim=1)
         for row in flat:

@@ -5,17 +5,18 @@ import torch
 from torch import nn
 
 from ..data.dataset import batches
+from ..device import device_of
 
 
 @torch.no_grad()
 def predict(model: nn.Module, dataset, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and labels of ``dataset`` with the model in eval mode."""
+    """Logits and labels of ``dataset`` (on the CPU) with the model in eval mode."""
     was_training = model.training
     model.eval()
     logits, labels = [], []
-    for x, y in batches(dataset, batch_size):
-        logits.append(model(x))
-        labels.append(y)
+    for x, y in batches(dataset, batch_size, device=device_of(model)):
+        logits.append(model(x).cpu())
+        labels.append(y.cpu())
     model.train(was_training)
     if not logits:
         return torch.empty(0, 0), torch.empty(0, dtype=torch.long)
