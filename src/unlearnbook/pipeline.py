@@ -14,10 +14,11 @@ from torch import nn
 from tqdm import tqdm
 
 from . import methods as method_registry
+from ._checks import UnlearnbookError
 from .data.tasks import Task, forget_summary
+from .device import default_device
 from .io import atomic_write, write_text
 from .metrics.suites import evaluate
-from .device import default_device
 from .models import build
 from .prune import apply_masks, magnitude_masks
 from .train import Recipe, fit, progress_enabled
@@ -44,7 +45,8 @@ def method_specs(methods: list, method_hp: dict | None = None) -> list[MethodSpe
         specs.append(spec)
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
-        raise ValueError(f"method labels must be unique; got {labels}")
+        raise UnlearnbookError(f"method labels must be unique; got {labels}; allowed: give "
+                               "repeated methods distinct 'label's")
     return specs
 
 
