@@ -175,3 +175,11 @@ def test_bad_teacher_moves_forget_outputs_to_the_incompetent_teacher(digits_clas
                                     reduction="batchmean").item()
     out = ub.methods.unlearn("badteacher", digits_original, digits_class_task, epochs=5, seed=0)
     assert kl_to_bad(out) < kl_to_bad(digits_original)
+
+
+def test_cached_retrain_reports_its_training_time(digits_class_task, digits_original):
+    first = ub.methods.unlearn("retrain", digits_original, digits_class_task)
+    again = ub.methods.unlearn("retrain", digits_original, digits_class_task)
+    assert again.unlearn_info["cached"]
+    assert again.unlearn_seconds == pytest.approx(first.fit_info.seconds)
+    assert again.unlearn_seconds > 0.1

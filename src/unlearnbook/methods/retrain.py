@@ -26,4 +26,6 @@ def retrain(model: nn.Module, task, *, recipe: Recipe | None = None, seed: int |
                                "trained with ub.train.fit; allowed: a ub.train.Recipe")
     seed = getattr(model, "train_seed", 0) if seed is None else seed
     fresh = apply_masks(rebuild(model, seed=seed), masks_of(model))  # a sparse model stays sparse
-    return fit(fresh, task.retain, recipe, seed, progress=progress, desc="retrain")
+    oracle = fit(fresh, task.retain, recipe, seed, progress=progress, desc="retrain")
+    oracle.unlearn_info = {"cached": oracle.fit_info.cached, "seconds": oracle.fit_info.seconds}
+    return oracle
