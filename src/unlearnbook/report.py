@@ -53,6 +53,12 @@ def reported(paper: str, book_dir: str | os.PathLike = "book") -> pd.DataFrame:
     return pd.read_csv(Path(book_dir) / "reported" / f"{paper}.csv")
 
 
+def _said(counts: tuple[int, int]) -> str:
+    """'holds in k of n settings' for a (held, checked) pair of a claim check."""
+    held, checked = counts
+    return f"holds in {held} of {checked} settings" if checked else "not run"
+
+
 def fmt(mean: float, std: float) -> str:
     if pd.isna(mean):
         return "–"
@@ -219,11 +225,9 @@ def lfssd_verdict(data: BookData, item: str) -> str:
     spec = LFSSD_ITEMS[item]
     paper_held = lfssd_claim(data.paper("lfssd", item))
     ours_held = lfssd_claim(data.ours("lfssd", spec["groups"], spec.get("targets")))
-    def said(pair):
-        return f"holds in {pair[0]} of {pair[1]} settings" if pair[1] else "not run"
     return ("Claim: LFSSD's D_f accuracy is within 10 points of the retrained model's while its "
             f"D_r accuracy stays within 3 points of the original. Paper's numbers: "
-            f"{said(paper_held)}; ours: {said(ours_held)}.")
+            f"{_said(paper_held)}; ours: {_said(ours_held)}.")
 
 
 def alpha_plateau(frame: pd.DataFrame, df_max: float = 5.0, dr_drop: float = 3.0) -> list[str]:
@@ -333,8 +337,6 @@ def dau_verdict(data: BookData, item: str) -> str:
     ours = data.ours("dau", [spec["group"]], spec["targets"])
     paper = data.paper("dau", item)
 
-    def said(pair):
-        return f"holds in {pair[0]} of {pair[1]} settings" if pair[1] else "not run"
     if item == "DAU-T2":
         def with_vss(frame):
             held = checked = 0
@@ -345,12 +347,12 @@ def dau_verdict(data: BookData, item: str) -> str:
                     held += m[("dau", "avg_disparity")] <= m[("dau_no_vss", "avg_disparity")]
             return held, checked
         return ("Claim: V_ss lowers DAU's average disparity to Retrain. Paper's numbers: "
-                f"{said(with_vss(paper))}; ours: {said(with_vss(ours))}.")
+                f"{_said(with_vss(paper))}; ours: {_said(with_vss(ours))}.")
     classwise = spec["group"] == "class"
     claim = ("DAU reaches Retrain's UA and MIA-efficacy (within 1 point) with the lowest average "
              "disparity" if classwise else "DAU has the lowest average disparity to Retrain")
-    return (f"Claim: {claim}. Paper's numbers: {said(dau_claims(paper, classwise))}; ours: "
-            f"{said(dau_claims(ours, classwise))}.")
+    return (f"Claim: {claim}. Paper's numbers: {_said(dau_claims(paper, classwise))}; ours: "
+            f"{_said(dau_claims(ours, classwise))}.")
 
 
 def recomputed_disparity(data: BookData, item: str) -> pd.DataFrame:
