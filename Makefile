@@ -10,7 +10,7 @@ export UNLEARNBOOK_CACHE ?= $(CURDIR)/.cache
 
 $(BIN)/unlearnbook: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev,docs]'
+	$(BIN)/pip install --quiet -e '.[dev,docs,notebook]'
 	touch $@
 
 grid: $(BIN)/unlearnbook

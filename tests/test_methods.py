@@ -183,3 +183,26 @@ def test_cached_retrain_reports_its_training_time(digits_class_task, digits_orig
     assert again.unlearn_info["cached"]
     assert again.unlearn_seconds == pytest.approx(first.fit_info.seconds)
     assert again.unlearn_seconds > 0.1
+
+
+def test_registry_metadata_and_discovery():
+    import pkgutil
+    import sys
+
+    modules = {m.name for m in pkgutil.iter_modules(ub.methods.__path__)}
+    assert all(f"unlearnbook.methods.{m}" in sys.modules for m in modules)  # discovered
+    defined_in = {ub.methods.info(name).fn.__module__.rsplit(".", 1)[1]
+                  for name in ub.methods.available()}
+    assert defined_in <= modules and {"lfssd", "dau", "ssd"} <= defined_in
+    assert ub.methods.info("lfssd").deterministic and not ub.methods.info("retrain").deterministic
+    assert "labels" not in ub.methods.info("lfssd").needs  # loss-free: no labels of D_f
+    assert "val" in ub.methods.info("dau").needs
+    with pytest.raises(UnlearnbookError, match="method 'dau' needs a validation set"):
+        ub.methods.check_needs("dau", 0.0)
+
+
+def test_copy_does_not_inherit_unlearn_info(digits_class_task, digits_original):
+    dampened = ub.methods.unlearn("lfssd", digits_original, digits_class_task, alpha=3.0)
+    assert "dampening" in dampened.unlearn_info
+    again = ub.methods.unlearn("original", dampened, digits_class_task)
+    assert again.unlearn_info == {}

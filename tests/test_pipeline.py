@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import unlearnbook as ub
-from unlearnbook.report import BookData, lfssd_table, lfssd_verdict, prepare_book
+from unlearnbook.report import BookData, prepare_book, table_frame, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RECIPE = {"epochs": 1, "lr": 0.05, "batch_size": 128}
@@ -25,9 +25,8 @@ def _tiny_profile(tmp_path: Path, runs: list[dict], name: str = "tiny",
         "seeds": list(seeds),
         "architectures": {"rn": {"name": "smallcnn", "kwargs": {"width": 8, "hidden": 16},
                                  "recipe": TINY_RECIPE}},
-        "defaults": {"archs": ["rn"], "val_fraction": 0.0, "train_seed": 0, "retrain_seed": None,
-                     "methods": ["original", "lfssd"], "method_hp": {"lfssd": {"alpha": 3.0}},
-                     "progress": False},
+        "defaults": {"archs": ["rn"], "val_fraction": 0.0,
+                     "methods": ["original", "lfssd"], "method_hp": {"lfssd": {"alpha": 3.0}}},
         "runs": runs}}}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(profile))
@@ -45,37 +44,35 @@ def _cli(*args: str, tmp_path: Path, **kw) -> subprocess.Popen:
                             text=True, **kw)
 
 
-NOTEBOOK_CASES = {
-    "lfssd": dict(parameters={"methods": ["original", "ssd", "lfssd"]},
-                  labels={"original", "ssd", "lfssd"}, metrics={"Dr", "Df", "MIA"}),
-    "dau": dict(parameters={"methods": ["retrain", "ft", "dau"], "sparsities": [0.0, 0.95],
-                            "rewind_epoch": 1,
-                            "method_hp": {"ft": {"epochs": 1}, "dau": {
-                                "batch_size": 64, "epochs": 0.2, "pretrain_iterations": 5}}},
-                labels={"retrain", "ft", "dau"}, metrics={"UA", "RA", "TA", "MIA_efficacy"}),
-}
-
-
-@pytest.mark.parametrize("paper", sorted(NOTEBOOK_CASES))
+@pytest.mark.parametrize("paper", ub.report.papers())
 def test_notebook_runs_under_papermill(paper, tmp_path):
+    """Every paper's notebook runs its smoke tutorial run, shrunk to a one-epoch tiny model."""
     import papermill
 
-    case = NOTEBOOK_CASES[paper]
+    spec = ub.profiles.load("smoke")
+    run = next(r for r in ub.profiles.expand(spec, paper)
+               if r.run_id == ub.profiles.tutorial_run(spec, paper))
     out = tmp_path / "run"
     papermill.execute_notebook(
         str(ROOT / "notebooks" / f"{paper}.ipynb"), str(tmp_path / "executed.ipynb"),
-        parameters={"recipe": TINY_RECIPE, "arch_kwargs": {"width": 8, "hidden": 16},
-                    "output_dir": str(out), "progress": False, **case["parameters"]},
+        parameters={**run.parameters, "recipe": TINY_RECIPE,
+                    "arch_kwargs": {"width": 8, "hidden": 16}, "output_dir": str(out)},
         kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
     results = pd.read_csv(out / "results.csv")
-    assert set(results["label"]) == case["labels"]
-    assert case["metrics"] <= set(results["metric"])
-    for column in ("profile", "paper", "run_id", "seed", "train_seed", "seconds", "hp",
+    specs = ub.pipeline.method_specs(run.parameters["methods"] if "methods" in run.parameters
+                                     else None)
+    assert set(results["label"]) == {s.label for s in specs}
+    report = ub.report.paper_report(paper)
+    assert set(report.headline) <= set(results["metric"])
+    for column in ("train_seed", "split_seed", "unlearn_seed", "seconds", "hp", "suite",
                    "data_source", "hardware"):
         assert column in results.columns
-    keys = ["label", "metric"] + (["sparsity"] if "sparsity" in results else [])
+    keys = ["label", "suite", "metric"] + (["sparsity"] if "sparsity" in results else [])
     assert len(results) == results[keys].drop_duplicates().shape[0]
     assert json.loads((out / "forget_set.json").read_text())["dataset"] == "digits"
+    outputs = [json.dumps(o) for c in json.loads((tmp_path / "executed.ipynb").read_text())[
+        "cells"] for o in c.get("outputs", [])]
+    assert not [o for o in outputs if "it/s]" in o or "%|" in o]  # no progress bars
 
 
 def test_runner_resumes_after_kill_and_reports_failures(tmp_path):
@@ -127,14 +124,15 @@ def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:
         name="fixture", seeds=(0, 1))
     results = tmp_path / "results"
     values = {"original": (99.0, 98.0, 90.0), "retrain": (98.0, 0.0, 5.0),
-              "lfssd": (97.0, 1.0, 2.0)}
+              "lfssd": (97.0, 1.0, 2.0), "ssd": (90.0, 30.0, 2.0)}
     for group, target in (("class", "lamp"), ("random", "random")):
         for seed in (0, 1):
             run_id = f"{group}-rn-s{seed}"
-            rows = [{"method": m, "label": m, "metric": metric, "value": v + seed,
-                     "seconds": 0.1, "hp": "{}", "profile": "fixture", "paper": "lfssd",
-                     "run_id": run_id, "group": group, "target": target, "dataset": "digits",
-                     "scenario": group, "arch_key": "rn", "arch": "smallcnn", "seed": seed,
+            rows = [{"method": m, "label": m, "suite": "lfssd", "metric": metric,
+                     "value": v + seed, "seconds": 0.1, "hp": "{}", "profile": "fixture",
+                     "paper": "lfssd", "run_id": run_id, "group": group, "target": target,
+                     "dataset": "digits", "scenario": group, "arch_key": "rn", "arch": "smallcnn",
+                     "train_seed": seed, "split_seed": seed, "unlearn_seed": 0,
                      "data_source": "fixture", "hardware": "test"}
                     for m, triple in values.items() for metric, v in zip(("Dr", "Df", "MIA"), triple)]
             folder = results / "fixture" / "lfssd" / run_id
@@ -151,17 +149,47 @@ def test_report_renders_lfssd_tables_from_fixture(tmp_path):
     shutil.copytree(ROOT / "book" / "reported", tmp_path / "book" / "reported")
     print(prepare_book(profile, results, out))
     data = BookData.load(out)
-    table = lfssd_table(data, "LFSSD-T1")
-    cell = table.loc[("class", "rn", "lamp", "Dr"), ("lfssd", "ours")]
-    assert cell == "97.50 ± 0.71"
-    assert table.loc[("class", "rn", "lamp", "Dr"), ("lfssd", "paper")] == "76.36 ± 0.00"
-    assert table.loc[("subclass", "vit", "lamp", "Df"), ("lfssd", "ours")] == "–"
-    t7 = lfssd_table(data, "LFSSD-T7")
-    assert t7.loc[("rn", "random", "MIA"), ("retrain", "ours")] == "5.50 ± 0.71"
-    verdict = lfssd_verdict(data, "LFSSD-T4")
-    assert "ours: holds in 1 of 1 settings" in verdict
-    assert "Paper's numbers: holds in" in verdict
+    table = table_frame(data, "LFSSD-T1")
+    assert table.loc[("class", "rn", "lamp", "lfssd"), ("Dr", "ours")] == "97.50 ± 0.71"
+    assert table.loc[("class", "rn", "lamp", "lfssd"), ("Dr", "paper")] == "76.36"  # no ± 0.00
+    assert table.loc[("subclass", "vit", "lamp", "lfssd"), ("Df", "ours")] == "–"
+    t7 = table_frame(data, "LFSSD-T7")
+    assert t7.loc[("rn", "random", "retrain"), ("MIA", "ours")] == "5.50 ± 0.71"
+    assert list(t7.columns.get_level_values(0)[:2]) == ["Dr", "Dr"]  # ours beside the paper's
     assert data.meta["papers"]["lfssd"]["runs"] == 4
+    assert data.meta["papers"]["lfssd"]["seeds"] == {"train": 2, "split": 2, "unlearn": 1}
+    caption = data.caption("lfssd", ub.report.find_item("LFSSD-T4")[1])
+    assert "profile `fixture`" in caption and "train seed (2)" in caption
+    # verdicts: LFSSD forgets like retrain (replicated); the T2 sweep did not run (not testable)
+    t4 = verdict(data, "LFSSD-T4")
+    assert t4.status == "replicated" and "Holds in 1 of 1 settings" in t4.detail
+    assert "paper's own printed numbers" in t4.paper_check
+    assert verdict(data, "LFSSD-T2").status == "not testable at this scale"
+    summary = ub.report.verdict_summary(data)
+    assert "[LFSSD-T4](lfssd.html#lfssd-t4)" in set(summary["item"])
+    # the tutorial is the profile's first run here, with its parameter cells collapsed
+    assert (out / "lfssd_tutorial.ipynb").exists()
+
+
+def test_verdict_names_failing_settings_and_flags_spread():
+    from unlearnbook.report.lfssd import forgets_like_retrain
+
+    def frame(df_lfssd, std):
+        rows = [("lfssd", "Df", df_lfssd, std), ("retrain", "Df", 0.0, 0.0),
+                ("lfssd", "Dr", 95.0, 0.0), ("original", "Dr", 96.0, 0.0)]
+        return pd.DataFrame([{"group": "class", "arch_key": "rn", "target": t, "label": l,
+                              "metric": m, "mean": v, "std": s}
+                             for t in ("baby", "lamp") for l, m, v, s in rows
+                             ]).assign(mean=lambda f: f["mean"].where(
+                                 ~((f.target == "lamp") & (f.label == "lfssd") & (f.metric == "Df")),
+                                 df_lfssd + 40))
+    checks = forgets_like_retrain(frame(2.0, 0.5))
+    assert [c.holds for c in checks] == [True, False]
+    status, detail = ub.report.core._summary(checks)
+    assert status == "partly replicated" and "Fails at class · rn · lamp" in detail
+    shaky = forgets_like_retrain(frame(9.0, 5.0))  # effect 1 point, spread 5 points
+    assert shaky[0].holds and shaky[0].uncertain
+    assert "spread over seeds exceeds the effect" in ub.report.core._summary(shaky)[1]
 
 
 def test_jupyter_book_builds_on_fixture_results(tmp_path):
@@ -171,24 +199,22 @@ def test_jupyter_book_builds_on_fixture_results(tmp_path):
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, site / name)
     shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("generated"))
-    prepare_book(profile, results, site / "book" / "generated")
-    for paper in ("lfssd", "dau"):  # unexecuted stand-ins for the tutorial pages
-        shutil.copy(ROOT / "notebooks" / f"{paper}.ipynb",
-                    site / "book" / "generated" / f"{paper}_tutorial.ipynb")
+    prepare_book(profile, results, site / "book" / "generated")  # writes every tutorial page
     jb = Path(sys.executable).with_name("jupyter-book")
     proc = subprocess.run([str(jb), "build", str(site)], capture_output=True, text=True,
                           env=_env(tmp_path), timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    page = (site / "_build" / "html" / "book" / "lfssd.html").read_text()
-    for item in ("LFSSD-F1", "LFSSD-T1", "LFSSD-T2", "LFSSD-T3", "LFSSD-T4", "LFSSD-T5",
-                 "LFSSD-T6", "LFSSD-T7"):
-        assert item in page
-    assert "97.50 ± 0.71" in page and "not produced by this build" in page
-    assert "Traceback" not in page
-    dau_page = (site / "_build" / "html" / "book" / "dau.html").read_text()
-    for item in ("DAU-F1", "DAU-T1a", "DAU-T1b", "DAU-T1c", "DAU-T1d", "DAU-T2", "DAU-F2"):
-        assert item in dau_page
-    assert "93.50 ± 0.12" in dau_page and "Traceback" not in dau_page
+    html = site / "_build" / "html"
+    for report in map(ub.report.paper_report, ub.report.papers()):
+        page = (html / "book" / f"{report.name}.html").read_text()
+        assert "Traceback" not in page
+        for item in report.items:
+            assert item.id in page
+    page = (html / "book" / "lfssd.html").read_text()
+    assert "97.50 ± 0.71" in page and "not testable at this scale" in page
+    intro = (html / "book" / "intro.html").read_text()
+    assert "lfssd.html#lfssd-t4" in intro and "replicated" in intro
+    assert "cdn.jsdelivr" not in page and (html / "_static" / "mathjax" / "tex-chtml.js").exists()
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
@@ -197,7 +223,16 @@ def test_builtin_profiles_expand_to_valid_runs(name):
 
     spec = profiles.load(name)
     runs = [run for paper in profiles.papers_in(spec) for run in profiles.expand(spec, paper)]
-    assert {run.paper for run in runs} == {"lfssd", "dau"}  # expand() validated every run
+    assert {run.paper for run in runs} == set(spec["papers"])  # expand() validated every run
+    for run in runs:
+        assert {"train_seed", "split_seed", "unlearn_seed"} <= set(run.parameters)
+
+
+def test_smoke_profile_varies_the_training_seed():
+    spec = ub.profiles.load("smoke")
+    for paper in ("lfssd", "dau"):
+        runs = ub.profiles.expand(spec, paper)
+        assert len({r.parameters["train_seed"] for r in runs}) == 2
 
 
 def test_bad_profile_inputs(tmp_path):
@@ -210,3 +245,78 @@ def test_bad_profile_inputs(tmp_path):
                                     "dataset": "mnist", "scenario": "class", "forget_class": 1}])
     with pytest.raises(UnlearnbookError, match="unknown dataset 'mnist'.*run 'x-rn-s0'"):
         profiles.expand(profiles.load(bad), "lfssd")
+    typo = _tiny_profile(tmp_path, [{"id": "x", "group": "class", "target": "x",
+                                     "dataset": "digits", "scenario": "class",
+                                     "forget_clas": 1}], name="typo")
+    with pytest.raises(UnlearnbookError, match=r"unknown run parameter\(s\) \['forget_clas'\]"
+                                               r".*'forget_class'"):
+        profiles.expand(profiles.load(typo), "lfssd")
+    needs_val = _tiny_profile(tmp_path, [{"id": "x", "group": "class", "target": "x",
+                                          "dataset": "digits", "scenario": "class",
+                                          "forget_class": 1, "methods": ["dau"]}], name="val")
+    with pytest.raises(UnlearnbookError, match="method 'dau' needs a validation set"):
+        profiles.expand(profiles.load(needs_val), "lfssd")
+    axes = _tiny_profile(tmp_path, [{"id": "x", "group": "class", "target": "x",
+                                     "dataset": "digits", "scenario": "class",
+                                     "forget_class": 1}], name="axes")
+    spec = profiles.load(axes)
+    spec["papers"]["lfssd"]["seed_axes"] = ["train", "data"]
+    with pytest.raises(UnlearnbookError, match="unknown seed axis 'data'"):
+        profiles.expand(spec, "lfssd")
+
+
+def test_a_toy_paper_needs_only_its_own_files(tmp_path, monkeypatch):
+    """A new paper = its notebook, its profile section and its report module (registered
+    here at run time); the runner, the report core and the book find it with no other edit."""
+    import nbformat
+
+    from unlearnbook.report import core
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for paper in ub.report.papers():
+        shutil.copy(ROOT / "notebooks" / f"{paper}.ipynb", notebooks)
+    params = nbformat.v4.new_code_cell(
+        'dataset = "digits"\nscenario = "class"\nforget_class = 1\nmethods = ["original"]\n'
+        'output_dir = "out"\nprogress = True\narch = "smallcnn"\narch_kwargs = {}\n'
+        'recipe = {}\ntrain_seed = 0\nsplit_seed = 0\nunlearn_seed = 0')
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell(
+        "import unlearnbook as ub\n"
+        "task = ub.data.make_task(dataset, scenario, forget_class=forget_class, seed=split_seed)\n"
+        "model = ub.train.fit(ub.models.build(arch, task.num_classes, task.in_channels, seed=0, "
+        "**arch_kwargs), task.train, ub.train.Recipe(**recipe), seed=train_seed)\n"
+        "results, _ = ub.pipeline.run_methods(model, task, ub.pipeline.method_specs(methods), "
+        "'lfssd', unlearn_seed)\n"
+        "ub.pipeline.save_results(results, output_dir, task)")
+    metadata = nbformat.read(ROOT / "notebooks" / "lfssd.ipynb", as_version=4).metadata
+    nbformat.write(nbformat.v4.new_notebook(cells=[params, body], metadata=metadata),
+                   notebooks / "toy.ipynb")
+    monkeypatch.setenv("UNLEARNBOOK_NOTEBOOKS", str(notebooks))
+    toy = ub.report.PaperReport(
+        name="toy", title="Toy", method="original", competitor="", suite="lfssd",
+        labels=("original",), headline=("Df",),
+        items=(ub.report.Item("TOY-T1", "a toy table", {"group": ["g"]}, ("Df",),
+                              claim=ub.report.Claim("Df stays high.", lambda f: [
+                                  ub.report.SettingCheck("all", bool((f["mean"] > 50).all()),
+                                                         1.0)])),))
+    monkeypatch.setitem(core._PAPERS, "toy", toy)
+    profile = tmp_path / "toy.yaml"
+    profile.write_text(yaml.safe_dump({"name": "toyprofile", "papers": {"toy": {
+        "seeds": [0], "architectures": {"rn": {"name": "smallcnn", "kwargs": {"width": 4,
+                                                                               "hidden": 8},
+                                               "recipe": TINY_RECIPE}},
+        "defaults": {}, "runs": [{"id": "one", "group": "g", "target": "t",
+                                  "dataset": "digits", "scenario": "class",
+                                  "forget_class": 2}]}}}))
+    monkeypatch.chdir(tmp_path)
+    from unlearnbook.runner import run_grid
+
+    outcomes = run_grid(profile, results=tmp_path / "results")
+    assert [o.status for o in outcomes] == ["done"], outcomes[0].error
+    (tmp_path / "book" / "reported").mkdir(parents=True)
+    prepare_book(profile, tmp_path / "results", tmp_path / "book" / "generated")
+    data = BookData.load(tmp_path / "book" / "generated")
+    assert table_frame(data, "TOY-T1").loc[("t", "original"), ("Df", "ours")] != "–"
+    assert verdict(data, "TOY-T1").status == "replicated"
+    assert (tmp_path / "book" / "generated" / "toy_tutorial.ipynb").exists()

@@ -18,7 +18,7 @@ from ._checks import UnlearnbookError
 from .data.tasks import Task, forget_summary
 from .device import default_device
 from .io import atomic_write, write_text
-from .metrics.suites import evaluate
+from .metrics.suites import evaluate, suites as metric_suites
 from .models import build
 from .prune import apply_masks, magnitude_masks
 from .train import Recipe, fit, progress_enabled
@@ -36,10 +36,11 @@ class MethodSpec:
         self.label = self.label or self.name
 
 
-def method_specs(methods: list, method_hp: dict | None = None) -> list[MethodSpec]:
-    """Parse a notebook's ``methods`` parameter (names or dicts) and merge ``method_hp[name]``."""
+def method_specs(methods: list | None, method_hp: dict | None = None) -> list[MethodSpec]:
+    """Parse a notebook's ``methods`` parameter (names or dicts; None: every registered method)
+    and merge ``method_hp[name]``."""
     specs = []
-    for entry in methods:
+    for entry in method_registry.available() if methods is None else methods:
         spec = MethodSpec(entry) if isinstance(entry, str) else MethodSpec(**entry)
         spec.hp = {**(method_hp or {}).get(spec.name, {}), **spec.hp}
         specs.append(spec)
@@ -71,31 +72,71 @@ def original_model(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Reci
                progress=progress, desc="sparse original")
 
 
-def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec], suite: str,
-                seed: int = 0, progress: bool | None = None
-                ) -> tuple[pd.DataFrame, dict[str, nn.Module]]:
-    """Run every method on ``task`` and score it; return a tidy frame (one row per method x
-    metric, with run time and hyper-parameters) and the unlearned models by label.
+def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
+                suite: str | list[str] | None, unlearn_seed: int = 0,
+                progress: bool | None = None) -> tuple[pd.DataFrame, dict[str, nn.Module]]:
+    """Run every method on ``task`` and score it with one metric suite or several; return a tidy
+    frame (one row per method x suite x metric, with run time, hyper-parameters and the training
+    and unlearning seeds) and the unlearned models by label.
 
-    ``seed`` is the unlearning seed, given to every method that takes one unless its ``hp`` sets it.
+    ``suite`` None: every metric suite. ``unlearn_seed`` goes to every method that takes a seed
+    unless its ``hp`` sets one.
     """
+    suites = metric_suites() if suite is None else [suite] if isinstance(suite, str) else suite
     rows, models = [], {}
     for spec in tqdm(specs, desc="methods", disable=not progress_enabled(progress), leave=False):
         hp = dict(spec.hp)
         accepted = method_registry.hyperparameters(spec.name)
         if "seed" in accepted and "seed" not in hp:
-            hp["seed"] = seed
+            hp["seed"] = unlearn_seed
         if "progress" in accepted:
             hp["progress"] = progress
         model = method_registry.unlearn(spec.name, original, task, **hp)
         models[spec.label] = model
-        scores = evaluate(model, task, suite=suite)
         hp.pop("progress", None)
         recorded = json.dumps(hp, sort_keys=True, default=str)
-        for metric, value in scores.items():
-            rows.append({"method": spec.name, "label": spec.label, "metric": metric,
-                         "value": value, "seconds": model.unlearn_seconds, "hp": recorded})
-    return pd.DataFrame(rows), models
+        for name in suites:
+            for metric, value in evaluate(model, task, suite=name).items():
+                rows.append({"method": spec.name, "label": spec.label, "suite": name,
+                             "metric": metric, "value": value, "seconds": model.unlearn_seconds,
+                             "hp": recorded})
+    frame = pd.DataFrame(rows).assign(train_seed=getattr(original, "train_seed", None),
+                                      unlearn_seed=unlearn_seed)
+    return frame, models
+
+
+def wide(results: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """One run's tidy results as a table: methods as rows (per sparsity when there are several),
+    ``metrics`` and the run time in seconds as columns."""
+    index = ["sparsity", "label"] if "sparsity" in results else ["label"]
+    data = results[results["metric"].isin(metrics)]
+    table = data.pivot_table(index=index, columns="metric", values="value", sort=False)
+    table = table[[m for m in metrics if m in table.columns]]
+    table["seconds"] = results.groupby(index, sort=False)["seconds"].first()
+    return table.round(2)
+
+
+def outcome(results: pd.DataFrame, method: str, metrics: list[str],
+            references: tuple[str, ...] = ("original", "retrain")) -> str:
+    """What one run showed, in a sentence per metric: ``method`` beside the reference methods
+    present in ``results`` (the original model and the retrained oracle), for a notebook's end."""
+    first = results
+    if "sparsity" in results:  # the dense model when a run has several sparsities
+        first = results[results["sparsity"] == results["sparsity"].min()]
+    values = first.pivot_table(index="label", columns="metric", values="value", aggfunc="first")
+    if method not in values.index:
+        return f"`{method}` did not run in this notebook."
+    lines = []
+    for metric in metrics:
+        if metric not in values:
+            continue
+        refs = [f"{ref} {values.loc[ref, metric]:.1f}" for ref in references
+                if ref in values.index]
+        lines.append(f"- **{metric}**: `{method}` {values.loc[method, metric]:.1f}"
+                     + (f" ({', '.join(refs)})" if refs else ""))
+    seconds = first[first["label"] == method]["seconds"].iloc[0]
+    lines.append(f"- **run time**: `{method}` {seconds:.1f} s")
+    return "\n".join(lines)
 
 
 def hardware() -> str:
@@ -106,15 +147,13 @@ def hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()} threads"
 
 
-def save_results(frame: pd.DataFrame, output_dir: str | os.PathLike, params: dict,
-                 task: Task) -> Path:
-    """Write ``results.csv`` (the frame with every run parameter as a column) and the forget set,
-    atomically, into ``output_dir``."""
+def save_results(frame: pd.DataFrame, output_dir: str | os.PathLike, task: Task) -> Path:
+    """Write ``results.csv`` (the frame plus the split seed, data source and hardware) and the
+    forget set, atomically, into ``output_dir``. The grid runner adds the run's parameters."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tidy = frame.copy()
-    for key, value in {**params, "data_source": task.source, "hardware": hardware()}.items():
-        tidy[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
+    tidy = frame.assign(split_seed=task.seed, data_seed=task.data_seed, data_source=task.source,
+                        hardware=hardware())
     write_text(out / "forget_set.json", json.dumps(forget_summary(task)))
     with atomic_write(out / "results.csv") as tmp:
         tidy.to_csv(tmp, index=False)
@@ -123,7 +162,7 @@ def save_results(frame: pd.DataFrame, output_dir: str | os.PathLike, params: dic
 
 def run_sparsities(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Recipe,
                    train_seed: int, sparsities: list[float], rewind_epoch: int,
-                   specs: list[MethodSpec], suite: str, seed: int = 0,
+                   specs: list[MethodSpec], suite: str, unlearn_seed: int = 0,
                    progress: bool | None = None
                    ) -> tuple[pd.DataFrame, dict[tuple[float, str], nn.Module]]:
     """:func:`run_methods` on the dense model and on each pruned variant of it; the frame gets
@@ -132,7 +171,7 @@ def run_sparsities(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Reci
     for sparsity in sparsities:
         original = original_model(task, arch, arch_kwargs, recipe, train_seed, progress,
                                   sparsity=sparsity, rewind_epoch=rewind_epoch)
-        frame, unlearned = run_methods(original, task, specs, suite, seed, progress)
+        frame, unlearned = run_methods(original, task, specs, suite, unlearn_seed, progress)
         frames.append(frame.assign(sparsity=sparsity))
         models.update({(sparsity, label): model for label, model in unlearned.items()})
     return pd.concat(frames, ignore_index=True), models

@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
-from .io import write_text
-from .profiles import Run, expand, load, papers_in
+from .io import atomic_write, write_text
+from .profiles import Run, expand, load, notebook_path, papers_in
 
 MARKER = "DONE"
 
@@ -35,12 +36,18 @@ class Outcome:
 
 
 def run_dir(results: Path, run: Run) -> Path:
-    return results / run.parameters["profile"] / run.paper / run.run_id
+    return results / run.labels["profile"] / run.paper / run.run_id
 
 
-def notebook_path(paper: str) -> Path:
-    """The paper's notebook: ``$UNLEARNBOOK_NOTEBOOKS/<paper>.ipynb`` or ``notebooks/``."""
-    return Path(os.environ.get("UNLEARNBOOK_NOTEBOOKS", "notebooks")) / f"{paper}.ipynb"
+def stamp(results_csv: Path, record: dict) -> None:
+    """Add the run's labels and parameters as columns of its ``results.csv`` (atomically);
+    columns the notebook wrote itself (such as the seeds it used) are kept."""
+    frame = pd.read_csv(results_csv)
+    for key, value in record.items():
+        if key not in frame:
+            frame[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
+    with atomic_write(results_csv) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def plan(profile: str | os.PathLike, papers: list[str] | None = None) -> list[Run]:
@@ -70,6 +77,7 @@ def execute(run: Run, results: Path, threads: int, timeout: int | None = None) -
                str(executed), str(params_file)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         if proc.returncode == 0 and (folder / "results.csv").exists():
+            stamp(folder / "results.csv", run.record)
             write_text(folder / MARKER, f"{time.perf_counter() - start:.1f}\n")
             return Outcome(run, "done", time.perf_counter() - start, executed)
         error = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no results.csv"]

@@ -1,9 +1,17 @@
 """Unlearning methods behind one registry: ``available()``, ``unlearn(name, model, task, **hp)``.
 
-One method per module; importing a module registers it.
+One method per module. Every module of this package is imported (so registered) here; a new
+method is a new file, nothing else.
 """
-from . import (amnesiac, badteacher, dau, finetune, fisher, ga, influence, lfssd,  # noqa: F401
-               original, retrain, ssd)
-from .registry import available, hyperparameters, register, unlearn
+import importlib
+import pkgutil
 
-__all__ = ["available", "hyperparameters", "register", "unlearn"]
+from .registry import (MethodInfo, available, check_hyperparameters, check_needs,
+                       hyperparameters, info, register, unlearn)
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "registry":
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["MethodInfo", "available", "check_hyperparameters", "check_needs", "hyperparameters",
+           "info", "register", "unlearn"]

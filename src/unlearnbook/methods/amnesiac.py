@@ -22,7 +22,7 @@ def random_wrong_labels(task, generator: torch.Generator) -> torch.Tensor:
     return (avoid + shift) % task.num_classes
 
 
-@register("amnesiac")
+@register("amnesiac", needs=("labels",))
 def amnesiac(model: nn.Module, task, *, epochs: int = 3, lr: float = 1e-4, batch_size: int = 128,
              seed: int = 0, progress: bool | None = None) -> nn.Module:
     """Train on D_r plus D_f relabelled at random (wrong labels); Adam, lr 1e-4, 3 epochs."""

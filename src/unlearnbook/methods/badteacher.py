@@ -16,7 +16,7 @@ from ..train import progress_enabled
 from .registry import register
 
 
-@register("badteacher")
+@register("badteacher", needs=())
 def badteacher(model: nn.Module, task, *, epochs: int = 1, lr: float = 1e-4,
                batch_size: int = 256, retain_fraction: float = 0.3, temperature: float = 1.0,
                kl_reduction: str = "mean", seed: int = 0,

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .._checks import UnlearnbookError, check_choice
+from .._checks import check_choice
 from ..data.dataset import batches
 from ..device import device_of
 from ..prune import is_pruned
@@ -97,7 +97,7 @@ def default_lr(task, model: nn.Module) -> float:
     return 0.03 if is_pruned(model) else 0.01
 
 
-@register("dau")
+@register("dau", needs=("val", "labels"))
 def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam: float = 5e-3,
         lr: float | None = None, attacker_lr: float = 1e-3, epochs: float = 3.0,
         batch_size: int = 256, pretrain_iterations: int = 1000,
@@ -111,9 +111,6 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     ``use_vss=False`` is the ablation of Table 2; ``objective="non_saturating"`` the GAN-style
     form of Sec. 3.3 (the defender maximises log(1 - A(f')) + log A(v'))."""
     check_choice("objective", objective, ("saturating", "non_saturating"))
-    if len(task.val) == 0:
-        raise UnlearnbookError("method 'dau' needs a validation set; got val_fraction=0; "
-                               "allowed: make_task(..., val_fraction > 0)")
     lr = default_lr(task, model) if lr is None else lr
     if alpha_iterations is None and task.scenario == "class":
         alpha_iterations = 30

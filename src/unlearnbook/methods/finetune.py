@@ -11,7 +11,7 @@ from ..train import Recipe, fit
 from .registry import register
 
 
-@register("finetune")
+@register("finetune", needs=())
 def finetune(model: nn.Module, task, *, epochs: int = 2, lr: float = 0.02,
              batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4,
              seed: int = 0, progress: bool | None = None) -> nn.Module:
@@ -22,7 +22,7 @@ def finetune(model: nn.Module, task, *, epochs: int = 2, lr: float = 0.02,
     return fit(model, task.retain, recipe, seed, cache=False, progress=progress, desc="finetune")
 
 
-@register("ft")
+@register("ft", needs=())
 def ft(model: nn.Module, task, *, epochs: int = 10, lr: float = 0.01, batch_size: int = 256,
        momentum: float = 0.9, weight_decay: float = 5e-4, seed: int = 0,
        progress: bool | None = None) -> nn.Module:

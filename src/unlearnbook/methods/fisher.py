@@ -33,7 +33,7 @@ def retain_fisher(model: nn.Module, dataset, num_classes: int, batch_size: int =
     return {k: v / max(count, 1) for k, v in fisher.items()}
 
 
-@register("ff")
+@register("ff", needs=())
 def ff(model: nn.Module, task, *, alpha: float = 1e-7, batch_size: int = 32,
        seed: int = 0) -> nn.Module:
     """theta <- mu + sqrt(var) * N(0, 1), var = alpha * min(1/(F + 1e-8), 1e3) (1e2 for head-shaped

@@ -11,7 +11,7 @@ from ..train import Recipe, make_optimizer, progress_enabled
 from .registry import register
 
 
-@register("ga")
+@register("ga", needs=("labels",))
 def ga(model: nn.Module, task, *, epochs: int = 5, lr: float = 1e-4, batch_size: int = 256,
        momentum: float = 0.9, weight_decay: float = 5e-4, seed: int = 0,
        progress: bool | None = None) -> nn.Module:

@@ -60,7 +60,7 @@ def woodfisher_direction(model: nn.Module, task, vector: torch.Tensor, samples: 
     return k
 
 
-@register("iu")
+@register("iu", needs=("labels",), deterministic=True)
 def iu(model: nn.Module, task, *, alpha: float = 10.0, samples: int = 1000,
        batch_size: int = 256) -> nn.Module:
     """theta <- theta + alpha * H^-1 v with v = g_f/n - g_r n_f/(n n_r) (n = n_f + n_r); the

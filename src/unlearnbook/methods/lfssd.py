@@ -7,7 +7,7 @@ from .dampening import output_sq_norm, selective_synaptic_dampening
 from .registry import register
 
 
-@register("lfssd")
+@register("lfssd", needs=(), deterministic=True)
 def lfssd(model: nn.Module, task, *, alpha: float = 10.0, lam: float = 1.0,
           importance_mode: str = "per_sample", batch_size: int = 64,
           forget_batch_size: int = 64) -> nn.Module:

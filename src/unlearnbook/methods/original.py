@@ -6,7 +6,7 @@ from torch import nn
 from .registry import register
 
 
-@register("original")
+@register("original", needs=(), deterministic=True)
 def original(model: nn.Module, task) -> nn.Module:
     """Return the (copied) original model unchanged, so it is scored like every method."""
     return model

@@ -7,7 +7,7 @@ from .dampening import cross_entropy, selective_synaptic_dampening
 from .registry import register
 
 
-@register("ssd")
+@register("ssd", needs=("labels",), deterministic=True)
 def ssd(model: nn.Module, task, *, alpha: float = 10.0, lam: float = 1.0,
         importance_mode: str = "batch_mean", batch_size: int = 64,
         forget_batch_size: int = 64) -> nn.Module:

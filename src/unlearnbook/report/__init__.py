@@ -1,0 +1,19 @@
+"""The book's report layer: one module per paper declares its items and claims; the generic core
+renders them. Every module of this package other than ``core`` is a paper and is imported here,
+so a new paper is a new file, nothing else."""
+import importlib
+import pkgutil
+
+from .core import (BookData, Claim, Item, PaperReport, SettingCheck, Verdict, aggregate, collect,
+                   figure, find_item, markdown_table, paper_report, papers, prepare_book,
+                   register_paper, reported, show, stacked, table, table_frame, verdict,
+                   verdict_summary)
+
+for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _module.name != "core":
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["BookData", "Claim", "Item", "PaperReport", "SettingCheck", "Verdict", "aggregate",
+           "collect", "figure", "find_item", "markdown_table", "paper_report", "papers",
+           "prepare_book", "register_paper", "reported", "show", "stacked", "table", "table_frame",
+           "verdict", "verdict_summary"]

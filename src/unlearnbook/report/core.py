@@ -1,0 +1,512 @@
+"""The generic report: collect finished runs, aggregate them over seeds, and render any paper's
+items (tables and figures beside the paper's printed numbers) and claim verdicts.
+
+A paper is one module of this package that calls :func:`register_paper` with a
+:class:`PaperReport`: its items with their ids, its claims as checks, any derived metric. Nothing
+here knows a paper by name.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from .._checks import UnlearnbookError, check_choice
+
+KEYS = ["paper", "profile", "group", "target", "dataset", "scenario", "arch_key", "arch",
+        "sparsity", "suite", "label", "method", "metric"]
+SEED_COLUMNS = {"train": "train_seed", "split": "split_seed", "unlearn": "unlearn_seed"}
+MARKER = "DONE"
+MISSING = "–"
+
+
+# --- declarations a paper module makes ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class SettingCheck:
+    """A claim checked in one setting (e.g. one architecture and target).
+
+    ``effect``: the margin in points by which the claim holds (> 0) or fails (< 0); ``spread``:
+    the largest standard deviation among the numbers the check read."""
+
+    setting: str
+    holds: bool
+    effect: float
+    spread: float = 0.0
+    detail: str = ""
+
+    @property
+    def uncertain(self) -> bool:
+        """The spread over seeds is larger than the effect: the outcome may flip with seeds."""
+        return self.spread > abs(self.effect)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the paper and its check on aggregated numbers (mean, std per setting)."""
+
+    text: str
+    check: Callable[[pd.DataFrame], list[SettingCheck]]
+
+
+@dataclass(frozen=True)
+class Item:
+    """A table or figure of the paper, by its stable id.
+
+    ``select`` filters the aggregated results (column -> allowed values); ``rows`` are the row
+    keys placed before the method; ``labels`` the methods in order (None: the paper's order,
+    else ``label_key`` sorts them); ``unavailable`` says why this build cannot produce the item.
+    """
+
+    id: str
+    title: str
+    select: dict = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ("target",)
+    labels: tuple[str, ...] | None = None
+    label_key: Callable[[str], object] | None = None
+    claim: Claim | None = None
+    figure: Callable[["BookData", "Item"], object] | None = None
+    render: Callable[["BookData", "Item"], object] | None = None
+    unavailable: str = ""
+
+
+@dataclass(frozen=True)
+class PaperReport:
+    """Everything the book needs to know about one paper."""
+
+    name: str
+    title: str
+    method: str
+    competitor: str
+    suite: str
+    labels: tuple[str, ...]
+    items: tuple[Item, ...]
+    headline: tuple[str, ...] = ()
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    relabel: dict = field(default_factory=dict)
+    reported_numbers: bool = True
+
+
+_PAPERS: dict[str, PaperReport] = {}
+
+
+def register_paper(report: PaperReport) -> PaperReport:
+    """Add a paper to the book (its module calls this once, at import)."""
+    if report.name in _PAPERS and _PAPERS[report.name] is not report:
+        raise ValueError(f"paper {report.name!r} registered twice")
+    _PAPERS[report.name] = report
+    return report
+
+
+def papers() -> list[str]:
+    """Names of the registered papers, in registration order."""
+    return list(_PAPERS)
+
+
+def paper_report(name: str) -> PaperReport:
+    check_choice("paper", name, papers())
+    return _PAPERS[name]
+
+
+def find_item(item_id: str) -> tuple[PaperReport, Item]:
+    """The paper and item of an id such as ``LFSSD-T4``."""
+    for report in _PAPERS.values():
+        for item in report.items:
+            if item.id == item_id:
+                return report, item
+    raise UnlearnbookError(f"unknown item {item_id!r}; allowed: "
+                           f"{', '.join(i.id for r in _PAPERS.values() for i in r.items)}")
+
+
+# --- results: collect and aggregate -------------------------------------------------------------
+
+def collect(results: str | os.PathLike, profile: str, paper: str | None = None) -> pd.DataFrame:
+    """Concatenate ``results.csv`` of every finished run (``DONE`` marker present)."""
+    root = Path(results) / profile
+    frames = [pd.read_csv(marker.parent / "results.csv")
+              for marker in sorted(root.glob(f"{paper or '*'}/*/{MARKER}"))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
+
+
+def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation (ddof 1; NaN for one run), run count and mean run time over the
+    runs that differ only in their seeds."""
+    if frame.empty:
+        return pd.DataFrame(columns=KEYS + ["mean", "std", "n", "seconds"])
+    frame = frame.assign(**{k: "" if k == "suite" else float("nan") for k in KEYS
+                            if k not in frame})
+    grouped = frame.groupby(KEYS, sort=False, dropna=False)
+    out = grouped["value"].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
+    out["seconds"] = grouped["seconds"].mean()
+    return out.reset_index()
+
+
+def reported(paper: str, book_dir: str | os.PathLike = "book") -> pd.DataFrame:
+    """The numbers a paper printed, as transcribed in ``book/reported/<paper>.csv``."""
+    path = Path(book_dir) / "reported" / f"{paper}.csv"
+    if not path.exists():
+        return pd.DataFrame(columns=["item", "label", "metric", "mean", "std"])
+    return pd.read_csv(path)
+
+
+def seed_spread(frame: pd.DataFrame) -> dict[str, int]:
+    """How many values each seed axis takes within the runs of one setting (the most over
+    settings): 1 means that axis is fixed."""
+    if frame.empty:
+        return {}
+    per_run = frame.drop_duplicates("run_id") if "run_id" in frame else frame
+    keys = [k for k in ("group", "target", "dataset", "scenario", "arch_key") if k in per_run]
+    counts = {}
+    for axis, column in SEED_COLUMNS.items():
+        if column in per_run:
+            counts[axis] = int(per_run.groupby(keys, dropna=False)[column].nunique().max())
+    return counts
+
+
+@dataclass
+class BookData:
+    """What a book build reads: aggregated results, the reported numbers, provenance."""
+
+    aggregate: pd.DataFrame
+    meta: dict
+    book_dir: Path
+
+    @classmethod
+    def load(cls, generated: str | os.PathLike = "generated") -> "BookData":
+        """Load from the folder written by :func:`prepare_book` (relative to the page)."""
+        folder = Path(generated)
+        agg_path = folder / "aggregate.csv"
+        agg = pd.read_csv(agg_path) if agg_path.exists() else aggregate(pd.DataFrame())
+        meta_path = folder / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        return cls(agg, meta, folder.parent)
+
+    @property
+    def profile(self) -> str:
+        return self.meta.get("profile", "none")
+
+    def ours(self, paper: str, item: Item) -> pd.DataFrame:
+        """Our aggregated rows for an item."""
+        data = self.aggregate[self.aggregate["paper"] == paper]
+        if data.empty:
+            return data
+        for column, allowed in item.select.items():
+            data = data[data[column].isin(allowed)]
+        if item.metrics:
+            data = data[data["metric"].isin(item.metrics)]
+        return data
+
+    def paper(self, paper: str, item: Item) -> pd.DataFrame:
+        """The paper's printed numbers for an item."""
+        data = reported(paper, self.book_dir)
+        data = data[data["item"] == item.id]
+        if item.metrics and not data.empty:
+            data = data[data["metric"].isin(item.metrics)]
+        return data
+
+    def provenance(self, paper: str) -> str:
+        """One paragraph: which profile, data, hardware and seeds produced our numbers."""
+        info = self.meta.get("papers", {}).get(paper)
+        if not info:
+            return (f"**Ours: no results for this paper in this build.** Run `unlearnbook run "
+                    f"--paper {paper}` and `unlearnbook report`.")
+        return (f"**Ours:** profile `{self.profile}` ({self.meta['description']}); "
+                f"{info['runs']} runs; datasets {', '.join(info['datasets'])}; data from "
+                f"{'; '.join(info['sources'])}; hardware {'; '.join(info['hardware'])}; "
+                f"{seeds_phrase(info.get('seeds', {}))}; report built {self.meta['built']}.")
+
+    def caption(self, paper: str, item: Item) -> str:
+        """What produced a table: profile, data, and which seed axes its ± covers."""
+        info = self.meta.get("papers", {}).get(paper)
+        if not info:
+            return f"{item.id}. Ours: not run in this build (profile `{self.profile}`)."
+        ours = self.ours(paper, item)
+        datasets = sorted(ours["dataset"].dropna().unique()) if not ours.empty else []
+        n = int(ours["n"].max()) if not ours.empty else 0
+        spread = (f"mean ± std over {n} runs ({seeds_phrase(info.get('seeds', {}))})"
+                  if n > 1 else "one run, no spread")
+        return (f"{item.id}. Ours: profile `{self.profile}`, "
+                f"{', '.join(datasets) or 'no data for this item'}, {spread}. "
+                f"Paper: as printed{' (± where it printed one)' if n else ''}.")
+
+
+def seeds_phrase(seeds: dict[str, int]) -> str:
+    """'varying the train seed (2 values) and the split seed (2)' from :func:`seed_spread`."""
+    varied = [f"{axis} seed ({count})" for axis, count in seeds.items() if count > 1]
+    if not varied:
+        return "every seed fixed"
+    return "varying the " + ", ".join(varied)
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+def cell(mean: float, std: float | None) -> str:
+    """'12.34 ± 0.56', or '12.34' when there is no spread to show."""
+    if pd.isna(mean):
+        return MISSING
+    return f"{mean:.2f}" if std is None or pd.isna(std) or std == 0 else f"{mean:.2f} ± {std:.2f}"
+
+
+def _cells(frame: pd.DataFrame, source: str, rows: list[str]) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=rows + ["label", "metric", "source", "cell"])
+    has_n = "n" in frame
+    text = [cell(m, s if (not has_n or n > 1) else None)
+            for m, s, n in zip(frame["mean"], frame["std"], frame["n"] if has_n else frame["std"])]
+    return frame.assign(cell=text, source=source)[rows + ["label", "metric", "source", "cell"]]
+
+
+def table_frame(data: BookData, item_id: str) -> pd.DataFrame:
+    """An item as a frame: rows (row keys..., method), columns (metric, ours | paper)."""
+    report, item = find_item(item_id)
+    rows = list(item.rows)
+    ours, paper = data.ours(report.name, item), data.paper(report.name, item)
+    for frame in (ours, paper):
+        for column in rows:
+            if column not in frame:
+                frame[column] = MISSING
+    parts = [_cells(ours, "ours", rows), _cells(paper, "paper", rows)]
+    cells = pd.concat([p for p in parts if not p.empty]) if any(not p.empty for p in parts) \
+        else pd.DataFrame(columns=rows + ["label", "metric", "source", "cell"])
+    for column, names in report.relabel.items():
+        if column in cells:
+            cells[column] = cells[column].map(lambda v, n=names: n.get(v, v))
+    if cells.empty:
+        return pd.DataFrame()
+    present = list(dict.fromkeys(cells["label"]))
+    if item.labels is not None:
+        order = [l for l in item.labels if l in present]
+    elif item.label_key is not None:
+        order = sorted(present, key=item.label_key)
+    else:
+        order = [l for l in report.labels if l in present] + [
+            l for l in present if l not in report.labels]
+    cells = cells[cells["label"].isin(order)]
+    cells["label"] = pd.Categorical(cells["label"], order, ordered=True)
+    table = cells.pivot_table(index=rows + ["label"], columns=["metric", "source"],
+                              values="cell", aggfunc="first", observed=True)
+    metrics = [m for m in (item.metrics or dict.fromkeys(cells["metric"]))
+               if m in table.columns.get_level_values(0)]
+    columns = [(m, s) for m in metrics for s in ("ours", "paper") if (m, s) in table.columns]
+    table = table.reindex(columns=pd.MultiIndex.from_tuples(columns)).fillna(MISSING)
+    return table.sort_index(level=rows, sort_remaining=False) if rows else table
+
+
+TABLE_STYLES = [
+    {"selector": "", "props": "font-size: 0.82em; border-collapse: collapse; margin: 0;"},
+    {"selector": "th, td", "props": "white-space: nowrap; padding: 2px 6px;"},
+    {"selector": "caption", "props": "caption-side: top; text-align: left; font-size: 1.05em; "
+                                    "color: #444; white-space: normal; padding-bottom: 4px;"},
+    {"selector": "th.col_heading.level0", "props": "text-align: center; "
+                                                   "border-bottom: 1px solid #999;"},
+]
+
+
+def table(data: BookData, item_id: str):
+    """An item as a styled HTML table: the paper's method bold and shaded, its caption naming
+    the profile, data and seeds behind our numbers."""
+    report, item = find_item(item_id)
+    if item.render is not None:
+        return item.render(data, item)
+    frame = table_frame(data, item_id)
+    if frame.empty:
+        frame = pd.DataFrame({"": [f"no numbers in this build or in the paper for {item_id}"]})
+        return frame.style.hide(axis="index").set_caption(data.caption(report.name, item))
+
+    def highlight(row: pd.Series) -> list[str]:
+        label = row.name[-1] if isinstance(row.name, tuple) else row.name
+        if label == report.method:
+            return ["font-weight: bold; background-color: #e8eefa"] * len(row)
+        if label == report.competitor:
+            return ["background-color: #f5f5f5"] * len(row)
+        return [""] * len(row)
+
+    styler = frame.style.apply(highlight, axis=1)
+    styler = styler.hide(axis="index", names=True).hide(axis="columns", names=True)
+    styler = styler.set_caption(data.caption(report.name, item))
+    return styler.set_table_styles(TABLE_STYLES)
+
+
+def stacked(data: BookData, item_id: str) -> pd.DataFrame:
+    """Ours and the paper's rows of an item stacked, with a ``source`` column (for figures)."""
+    report, item = find_item(item_id)
+    parts = [data.ours(report.name, item).assign(source="ours"),
+             data.paper(report.name, item).assign(source="paper")]
+    columns = [c for c in list(item.rows) + ["label", "metric", "mean", "std", "source"]]
+    return pd.concat([p.reindex(columns=columns) for p in parts if not p.empty],
+                     ignore_index=True) if any(not p.empty for p in parts) else \
+        pd.DataFrame(columns=columns)
+
+
+def figure(data: BookData, item_id: str):
+    """Draw an item's figure (items that declare one)."""
+    _, item = find_item(item_id)
+    if item.figure is None:
+        raise UnlearnbookError(f"item {item_id!r} has no figure; allowed: an item with one")
+    return item.figure(data, item)
+
+
+# --- verdicts -----------------------------------------------------------------------------------
+
+STATUSES = ("replicated", "partly replicated", "not replicated", "not testable at this scale")
+
+
+@dataclass
+class Verdict:
+    """A claim's verdict on one item: its status and what fails."""
+
+    item: str
+    claim: str
+    status: str
+    detail: str
+    paper_check: str
+
+    def markdown(self) -> str:
+        return (f"**Verdict: {self.status}.** Claim: {self.claim} {self.detail} "
+                f"{self.paper_check}").strip()
+
+
+def _summary(checks: list[SettingCheck]) -> tuple[str, str]:
+    if not checks:
+        return STATUSES[3], ""
+    held = [c for c in checks if c.holds]
+    status = STATUSES[0] if len(held) == len(checks) else STATUSES[2] if not held else STATUSES[1]
+    detail = f"Holds in {len(held)} of {len(checks)} settings."
+    failed = [c for c in checks if not c.holds]
+    if failed:
+        detail += " Fails at " + "; ".join(
+            f"{c.setting}{f' ({c.detail})' if c.detail else ''}" for c in failed) + "."
+    shaky = [c.setting for c in checks if c.uncertain]
+    if shaky:
+        detail += (" The spread over seeds exceeds the effect at " + ", ".join(shaky)
+                   + ", so those outcomes may flip with other seeds.")
+    return status, detail
+
+
+def verdict(data: BookData, item_id: str) -> Verdict:
+    """Check the item's claim on our numbers (and, for context, on the paper's)."""
+    report, item = find_item(item_id)
+    if item.claim is None:
+        raise UnlearnbookError(f"item {item_id!r} states no claim; allowed: an item with one")
+    ours = data.ours(report.name, item)
+    status, detail = _summary(item.claim.check(ours) if not ours.empty else [])
+    if status == STATUSES[3]:
+        detail = item.unavailable or (f"The `{data.profile}` profile does not run the settings "
+                                      "of this item.")
+    theirs = data.paper(report.name, item)
+    paper_checks = item.claim.check(theirs) if not theirs.empty else []
+    paper_check = (f"(On the paper's own printed numbers the check holds in "
+                   f"{sum(c.holds for c in paper_checks)} of {len(paper_checks)} settings.)"
+                   if paper_checks else "")
+    return Verdict(item.id, item.claim.text, status, detail, paper_check)
+
+
+def verdict_summary(data: BookData) -> pd.DataFrame:
+    """Every claim of every paper: item (as a link), claim, verdict, profile."""
+    rows = []
+    for report in _PAPERS.values():
+        for item in report.items:
+            if item.claim is None:
+                continue
+            found = verdict(data, item.id)
+            link = f"[{item.id}]({report.name}.html#{item.id.lower()})"
+            rows.append({"item": link, "claim": item.claim.text, "verdict": found.status,
+                         "profile": data.profile})
+    return pd.DataFrame(rows)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A frame as a Markdown table (cells may hold Markdown links)."""
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
+              for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def show(data: BookData, item_id: str) -> None:
+    """Display an item in a chapter: its table (unless it is a figure only), its figure, and
+    its verdict when it states a claim."""
+    from IPython.display import Markdown, display
+
+    _, item = find_item(item_id)
+    if item.figure is None or item.metrics or item.render is not None:
+        display(table(data, item_id))
+    if item.figure is not None:
+        figure(data, item_id)
+    if item.claim is not None:
+        display(Markdown(verdict(data, item_id).markdown()))
+
+
+# --- the book -----------------------------------------------------------------------------------
+
+def _tutorial(source: Path | None, target: Path, paper: str) -> None:
+    """Copy an executed notebook as the paper's tutorial page with its parameter cells
+    collapsed, or write a page saying there is none."""
+    import nbformat
+
+    if source is not None and source.exists():
+        notebook = nbformat.read(source, as_version=4)
+        for c in notebook.cells:
+            tags = c.metadata.get("tags", [])
+            if "parameters" in tags or "injected-parameters" in tags:
+                c.metadata["tags"] = sorted(set(tags) | {"hide-input"})
+    else:
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+            f"# {paper.upper()} tutorial\n\nNo run of this paper finished in this build: run "
+            f"`unlearnbook run --paper {paper}`, then `unlearnbook report`.")])
+    from ..io import atomic_write
+    with atomic_write(target) as tmp:
+        nbformat.write(notebook, tmp)
+
+
+def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "results",
+                 out: str | os.PathLike = "book/generated") -> str:
+    """Aggregate a profile's finished runs into ``out`` (aggregate.csv, meta.json) and copy each
+    paper's tutorial run (its headline scenario) as ``<paper>_tutorial.ipynb``."""
+    from ..io import atomic_write, write_text
+    from ..profiles import expand, load, papers_in, tutorial_run
+
+    spec = load(profile)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = collect(results, spec["name"])
+    planned = {run.run_id for paper in papers_in(spec) for run in expand(spec, paper)}
+    if not frame.empty:  # results of runs the profile no longer has are left out
+        frame = frame[frame["run_id"].isin(planned)]
+    agg = aggregate(frame)
+    for report in _PAPERS.values():
+        if report.derive is not None and not agg.empty:
+            agg = report.derive(agg)
+    with atomic_write(out / "aggregate.csv") as tmp:
+        agg.to_csv(tmp, index=False)
+    meta = {"profile": spec["name"], "description": spec.get("description", ""),
+            "built": time.strftime("%Y-%m-%d %H:%M"), "papers": {}}
+    lines = []
+    for paper in papers():
+        runs = frame[frame["paper"] == paper] if not frame.empty else frame
+        source = None
+        if not runs.empty:
+            meta["papers"][paper] = {
+                "runs": int(runs["run_id"].nunique()),
+                "datasets": sorted(runs["dataset"].unique().tolist()),
+                "sources": sorted(runs["data_source"].unique().tolist()),
+                "hardware": sorted(runs["hardware"].unique().tolist()),
+                "seeds": seed_spread(runs),
+            }
+            wanted = tutorial_run(spec, paper)
+            if wanted not in set(runs["run_id"]):
+                wanted = runs["run_id"].iloc[0]
+            source = Path(results) / spec["name"] / paper / wanted / f"{paper}.ipynb"
+            lines.append(f"{paper}: {meta['papers'][paper]['runs']} runs aggregated; "
+                         f"tutorial {wanted}")
+        else:
+            lines.append(f"{paper}: no finished runs")
+        _tutorial(source, out / f"{paper}_tutorial.ipynb", paper)
+    write_text(out / "meta.json", json.dumps(meta, indent=1))
+    return "\n".join(lines) + f"\nwrote {out}"

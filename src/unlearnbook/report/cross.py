@@ -1,0 +1,87 @@
+"""The cross-paper comparison: every registered method scored by every paper's metric suite on
+the same task. No paper printed these numbers; all of them are ours."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from .core import BookData, Item, PaperReport, cell, paper_report, papers, register_paper
+
+
+def headline_columns(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(suite, metric) pairs: each registered paper's headline metrics, for suites present."""
+    present = set(frame["suite"])
+    columns = []
+    for name in papers():
+        report = paper_report(name)
+        if report.suite in present and report.suite != "cross":
+            columns += [(report.suite, metric) for metric in report.headline]
+    return list(dict.fromkeys(columns))
+
+
+def scores(data: BookData, item: Item) -> pd.DataFrame:
+    """Methods as rows, (suite, metric) as columns, our means."""
+    ours = data.ours("cross", item)
+    if ours.empty:
+        return pd.DataFrame()
+    table = ours.pivot_table(index="label", columns=["suite", "metric"], values="mean")
+    return table.reindex(columns=pd.MultiIndex.from_tuples(
+        [c for c in headline_columns(ours) if c in table.columns]))
+
+
+def render_table(data: BookData, item: Item):
+    ours = data.ours("cross", item)
+    means = scores(data, item)
+    if means.empty:
+        return pd.DataFrame({"": ["not run in this build"]}).style.hide(axis="index")
+    stds = ours.pivot_table(index="label", columns=["suite", "metric"], values="std")
+    counts = ours.pivot_table(index="label", columns=["suite", "metric"], values="n")
+    text = means.copy().astype(object)
+    for column in means.columns:
+        for label in means.index:
+            n = counts.get(column, pd.Series()).get(label, 1)
+            text.loc[label, column] = cell(means.loc[label, column],
+                                           stds.get(column, pd.Series()).get(label) if n > 1
+                                           else None)
+    styler = text.style.hide(axis="index", names=True).hide(axis="columns", names=True)
+    return styler.set_caption(data.caption("cross", item))
+
+
+def heatmap(data: BookData, item: Item):
+    """|method − Retrain| on every paper's headline metrics, annotated with the method's value."""
+    groups = item.select.get("group", [])
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 5.5), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        means = scores(data, Item(item.id, "", {"group": [group]}))
+        if means.empty or "retrain" not in means.index:
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, f"{group}: not run in this build", ha="center")
+            continue
+        gap = (means - means.loc["retrain"]).abs()
+        labels = [f"{suite}: {metric}" for suite, metric in means.columns]
+        sns.heatmap(gap, annot=means.round(0), fmt=".0f", cmap="rocket_r", ax=ax, cbar=ax is
+                    axes[0][-1], cbar_kws={"label": "|method − Retrain| (points)"},
+                    xticklabels=labels, annot_kws={"fontsize": 7})
+        ax.set_title(f"{group} forgetting ({data.profile} profile)", fontsize=10)
+        ax.set_xlabel("paper suite: metric")
+        ax.set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+register_paper(PaperReport(
+    name="cross",
+    title="Every method on every paper's metrics",
+    method="",
+    competitor="retrain",
+    suite="cross",
+    labels=(),
+    reported_numbers=False,
+    items=(
+        Item("CROSS-F1", "every method x every paper's metric suite",
+             {"group": ["class", "random"]}, figure=heatmap),
+        Item("CROSS-T1", "class forgetting", {"group": ["class"]}, render=render_table),
+        Item("CROSS-T2", "random forgetting", {"group": ["random"]}, render=render_table),
+    ),
+))

@@ -1,0 +1,147 @@
+"""DAU (Sharma, Zhou, Ji & Chen, 2024): items, claims, average disparity and figures."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import plots
+from .core import BookData, Claim, Item, PaperReport, SettingCheck, register_paper
+
+METRICS = ("UA", "MIA_efficacy", "RA", "TA")
+TABLE_METRICS = METRICS + ("avg_disparity", "runtime_min")
+ATTACKS = ("MIA_correctness", "MIA_confidence", "MIA_entropy", "MIA_m_entropy")
+SETTING = ["profile", "group", "target", "dataset", "scenario", "arch_key", "arch", "sparsity",
+           "suite"]
+
+
+def with_disparity(agg: pd.DataFrame) -> pd.DataFrame:
+    """Add ``avg_disparity`` (mean over UA, MIA-efficacy, RA and TA of |method − Retrain|, from
+    the means over seeds, as the paper computes it) and ``runtime_min`` rows to DAU's
+    aggregated results."""
+    dau = agg[(agg["paper"] == "dau") & agg["metric"].isin(METRICS)]
+    extra = []
+    for _, setting in dau.groupby(SETTING, sort=False, dropna=False):
+        means = setting.pivot_table(index="label", columns="metric", values="mean")
+        if "retrain" not in means.index or not set(METRICS) <= set(means.columns):
+            continue
+        gaps = (means[list(METRICS)] - means.loc["retrain", list(METRICS)]).abs().mean(axis=1)
+        firsts = setting.drop_duplicates("label").set_index("label")
+        for label, gap in gaps.items():
+            base = firsts.loc[label].to_dict()
+            extra.append({**base, "label": label, "metric": "avg_disparity", "mean": gap,
+                          "std": float("nan")})
+            extra.append({**base, "label": label, "metric": "runtime_min",
+                          "mean": base["seconds"] / 60, "std": float("nan")})
+    return pd.concat([agg, pd.DataFrame(extra)], ignore_index=True) if extra else agg
+
+
+def _settings(frame: pd.DataFrame):
+    for (target, sparsity), part in frame.groupby(["target", "sparsity"], sort=False):
+        name = f"{target} · {'dense' if not sparsity else f'{100 * sparsity:.0f}% sparse'}"
+        yield name, part.set_index(["label", "metric"])
+
+
+def lowest_disparity(frame: pd.DataFrame, classwise: bool) -> list[SettingCheck]:
+    """Per (target, sparsity): DAU has the lowest average disparity of the methods other than
+    Retrain (and, class-wise, UA and MIA-efficacy within 1 point of Retrain's)."""
+    checks = []
+    for name, values in _settings(frame):
+        mean = values["mean"]
+        disparity = {label: v for (label, metric), v in mean.items()
+                     if metric == "avg_disparity" and label not in ("retrain", "dau_no_vss")}
+        if "dau" not in disparity or len(disparity) < 2:
+            continue
+        rivals = {k: v for k, v in disparity.items() if k != "dau"}
+        best_rival = min(rivals, key=rivals.get)
+        effect = rivals[best_rival] - disparity["dau"]
+        detail = (f"DAU {disparity['dau']:.2f} vs {best_rival} {rivals[best_rival]:.2f}")
+        if classwise:
+            gaps = [abs(mean.get(("dau", m), float("nan")) - mean.get(("retrain", m), float("nan")))
+                    for m in ("UA", "MIA_efficacy")]
+            effect = min(effect, 1.0 - max(gaps))
+            detail += f"; UA/MIA-efficacy gaps to Retrain {gaps[0]:.1f}/{gaps[1]:.1f}"
+        std = values["std"].fillna(0.0)
+        spread = float(max((std.get(("dau", m), 0.0) for m in METRICS), default=0.0))
+        checks.append(SettingCheck(name, effect >= 0, effect, spread, detail))
+    return checks
+
+
+def vss_helps(frame: pd.DataFrame) -> list[SettingCheck]:
+    """Per (target, sparsity): DAU's average disparity is at most that of DAU without V_ss."""
+    checks = []
+    for name, values in _settings(frame):
+        mean = values["mean"]
+        keys = [("dau", "avg_disparity"), ("dau_no_vss", "avg_disparity")]
+        if not all(k in mean for k in keys):
+            continue
+        effect = mean[keys[1]] - mean[keys[0]]
+        checks.append(SettingCheck(name, effect >= 0, effect, 0.0,
+                                   f"with V_ss {mean[keys[0]]:.2f}, without {mean[keys[1]]:.2f}"))
+    return checks
+
+
+def recomputed_disparity(data: BookData, item_id: str) -> pd.DataFrame:
+    """The paper's printed average disparity beside the one recomputed from its printed metrics."""
+    from .core import find_item
+
+    _, item = find_item(item_id)
+    paper = data.paper("dau", item)
+    rows = []
+    for (target, sparsity), setting in paper.groupby(["target", "sparsity"]):
+        m = setting.set_index(["label", "metric"])["mean"]
+        for label in setting["label"].unique():
+            if all((label, k) in m and ("retrain", k) in m for k in METRICS):
+                recomputed = sum(abs(m[(label, k)] - m[("retrain", k)]) for k in METRICS) / 4
+                rows.append({"target": target, "sparsity": sparsity, "method": label,
+                             "printed": m.get((label, "avg_disparity")),
+                             "recomputed": round(recomputed, 2)})
+    return pd.DataFrame(rows)
+
+
+def attack_figure(data: BookData, item: Item):
+    attacks = data.ours("dau", item)
+    for (group, target), frame in attacks.groupby(["group", "target"]):
+        grid = plots.attack_bars(frame)
+        grid.figure.suptitle(f"{target}, {group} forgetting ({data.profile} profile)", y=1.04)
+    return None
+
+
+RANDOM = Claim("DAU has the lowest average disparity to Retrain of all methods.",
+               lambda frame: lowest_disparity(frame, classwise=False))
+CLASSWISE = Claim("DAU reaches Retrain's UA and MIA-efficacy (within 1 point) with the lowest "
+                  "average disparity.", lambda frame: lowest_disparity(frame, classwise=True))
+NO_CIFAR100 = ("Neither the smoke profile (digits) nor the cpu profile runs CIFAR-100; the paper "
+               "profile (GPU) does.")
+ROWS = ("target", "sparsity")
+
+REPORT = register_paper(PaperReport(
+    name="dau",
+    title="DAU: discriminative adversarial unlearning",
+    method="dau",
+    competitor="ff",
+    suite="dau",
+    labels=("retrain", "ft", "ga", "ff", "iu", "dau", "dau_no_vss"),
+    headline=METRICS,
+    derive=with_disparity,
+    relabel={"sparsity": {0.0: "dense", 0.95: "95% sparse"}},
+    items=(
+        Item("DAU-T1a", "CIFAR-10, random forgetting (10%)",
+             {"group": ["random"], "target": ["cifar10"]}, TABLE_METRICS, ROWS,
+             ("retrain", "ft", "ga", "ff", "iu", "dau"), claim=RANDOM),
+        Item("DAU-T1b", "CIFAR-10, class-wise forgetting",
+             {"group": ["class"], "target": ["cifar10"]}, TABLE_METRICS, ROWS,
+             ("retrain", "ft", "ga", "ff", "iu", "dau"), claim=CLASSWISE),
+        Item("DAU-T1c", "CIFAR-100, random forgetting (10%)",
+             {"group": ["random"], "target": ["cifar100"]}, TABLE_METRICS, ROWS,
+             ("retrain", "ft", "ga", "ff", "iu", "dau"), claim=RANDOM, unavailable=NO_CIFAR100),
+        Item("DAU-T1d", "CIFAR-100, class-wise forgetting",
+             {"group": ["class"], "target": ["cifar100"]}, TABLE_METRICS, ROWS,
+             ("retrain", "ft", "ga", "ff", "iu", "dau"), claim=CLASSWISE,
+             unavailable=NO_CIFAR100),
+        Item("DAU-T2", "ablation of the self-supervised term V_ss",
+             {"group": ["random"]}, ("avg_disparity",) + METRICS, ROWS,
+             ("retrain", "dau", "dau_no_vss"),
+             claim=Claim("V_ss lowers DAU's average disparity to Retrain.", vss_helps)),
+        Item("DAU-F2", "robustness to four metric-based attacks", {"group": ["random", "class"]},
+             ATTACKS, ROWS, figure=attack_figure),
+    ),
+))
