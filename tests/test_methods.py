@@ -191,7 +191,8 @@ def test_registry_metadata_and_discovery():
 
     modules = {m.name for m in pkgutil.iter_modules(ub.methods.__path__)}
     assert all(f"unlearnbook.methods.{m}" in sys.modules for m in modules)  # discovered
-    defined_in = {ub.methods.info(name).fn.__module__.rsplit(".", 1)[1]
+    defined_in = {getattr(ub.methods.info(name).fn, "func", ub.methods.info(name).fn)
+                  .__module__.rsplit(".", 1)[1]
                   for name in ub.methods.available()}
     assert defined_in <= modules and {"lfssd", "dau", "ssd"} <= defined_in
     assert ub.methods.info("lfssd").deterministic and not ub.methods.info("retrain").deterministic

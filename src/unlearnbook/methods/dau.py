@@ -20,6 +20,7 @@ from ..data.dataset import batches
 from ..device import device_of
 from ..prune import is_pruned
 from ..train import progress_enabled
+from .common import cycle
 from .registry import register
 
 
@@ -84,12 +85,6 @@ def membership_log_likelihood(attacker: nn.Module, members: torch.Tensor,
             + nn.functional.logsigmoid(-attacker(nonmembers)).mean())
 
 
-def _cycle(dataset, batch_size: int, generator: torch.Generator, device: torch.device):
-    """Endless shuffled mini-batches."""
-    while True:
-        yield from batches(dataset, batch_size, shuffle=True, generator=generator, device=device)
-
-
 def default_lr(task, model: nn.Module) -> float:
     """Sec. 4.2: 0.01 for random forgetting (0.03 for a sparse model), 0.02 class-wise."""
     if task.scenario == "class":
@@ -149,10 +144,10 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
         v = val_pool[torch.randint(len(val_pool), (pair,), generator=generator).to(device)]
         pretrain_losses.append(attacker_step(m, v))
 
-    forget_batches = _cycle(task.forget, pair, generator, device)
-    val_batches = _cycle(task.val, pair, generator, device)
+    forget_batches = cycle(task.forget, pair, generator, device)
+    val_batches = cycle(task.val, pair, generator, device)
     iterations = max(1, int(epochs * math.ceil(len(task.retain) / batch_size)))
-    retain_batches = _cycle(task.retain, batch_size, generator, device)
+    retain_batches = cycle(task.retain, batch_size, generator, device)
     history = []
     for step in tqdm(range(iterations), desc="dau", disable=not progress_enabled(progress),
                      leave=False):

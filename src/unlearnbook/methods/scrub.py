@@ -1,0 +1,132 @@
+"""SCRUB and SCRUB+R (Kurmanji, Triantafillou, Hayes & Triantafillou, NeurIPS'23).
+
+The student (a copy of the original) moves away from the frozen original ("teacher") on D_f (max
+steps) and stays close to it on D_r (min steps). SCRUB+R saves the student after every epoch and
+rewinds to the epoch whose D_f error is closest to the error on held-out samples of D_f's classes.
+Shared by SURE and AdaProb.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..data.dataset import batches
+from ..device import device_of
+from ..metrics.core import accuracy, predict
+from ..train import progress_enabled
+from .common import cycle, kl_temperature, proximal, set_lr, step_lr, train_mode
+from .registry import check_needs, register
+
+
+def forget_validation(task):
+    """The validation samples whose class occurs in D_f (SCRUB+R's reference error)."""
+    classes = torch.unique(torch.as_tensor(task.forget.labels))
+    keep = np.flatnonzero(torch.isin(torch.as_tensor(task.val.labels), classes).numpy())
+    return task.val.subset(keep)
+
+
+def rewind_epoch(forget_errors: list[float], reference_error: float) -> int:
+    """SCRUB+R: the (1-based) epoch whose D_f error is closest to ``reference_error``."""
+    return int(np.argmin([abs(e - reference_error) for e in forget_errors])) + 1
+
+
+def _scrub(model: nn.Module, task, *, epochs: int, max_steps: int, lr: float,
+           milestones: tuple[int, ...], gamma: float, alpha: float, temperature: float,
+           retain_batch_size: int, forget_batch_size: int, momentum: float,
+           weight_decay: float, freeze_bn: bool, smoothing: float, smoothing_start: int,
+           rewind: bool, seed: int, progress: bool | None, desc: str) -> nn.Module:
+    device = device_of(model)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    teacher = copy.deepcopy(model).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                                weight_decay=weight_decay)
+    average = [p.detach().clone() for p in model.parameters()]  # SGDA smoothing target
+    reference = forget_validation(task) if rewind else None
+    snapshots, history = [], []
+    for epoch in tqdm(range(1, epochs + 1), desc=desc, disable=not progress_enabled(progress),
+                      leave=False):
+        set_lr(optimizer, step_lr(lr, epoch, tuple(milestones)))
+        train_mode(model, freeze_bn)
+        max_loss = float("nan")
+        if epoch <= max_steps:  # max steps: maximise KL(student || teacher) on D_f
+            total = torch.zeros((), device=device)
+            for x_f, _ in batches(task.forget, forget_batch_size, shuffle=True,
+                                  generator=generator, device=device):
+                with torch.no_grad():
+                    target = teacher(x_f)
+                loss = -kl_temperature(model(x_f), target, temperature)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()
+            max_loss = total.item()
+        total = torch.zeros((), device=device)
+        for x_r, y_r in batches(task.retain, retain_batch_size, shuffle=True,
+                                generator=generator, device=device):
+            with torch.no_grad():
+                target = teacher(x_r)
+            logits = model(x_r)
+            loss = (gamma * nn.functional.cross_entropy(logits, y_r)
+                    + alpha * kl_temperature(logits, target, temperature))
+            if smoothing:
+                loss = loss + smoothing * proximal(model, average)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+        if smoothing and epoch >= smoothing_start:  # EMA of the student, rate 0.1
+            with torch.no_grad():
+                for a, p in zip(average, model.parameters()):
+                    a.mul_(0.9).add_(p.detach(), alpha=0.1)
+        row = {"epoch": epoch, "max_loss": max_loss, "min_loss": total.item()}
+        if rewind:
+            row["forget_error"] = 100.0 - accuracy(*predict(model, task.forget))
+            snapshots.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        history.append(row)
+    info = {"history": pd.DataFrame(history)}
+    if rewind:
+        info["reference_error"] = 100.0 - accuracy(*predict(model, reference))
+        info["epoch"] = rewind_epoch([r["forget_error"] for r in history],
+                                     info["reference_error"])
+        model.load_state_dict(snapshots[info["epoch"] - 1])
+    model.unlearn_info = info
+    return model.eval()
+
+
+
+@register("scrub", needs=())
+def scrub(model: nn.Module, task, *, epochs: int = 3, max_steps: int = 2, lr: float = 5e-4,
+          milestones: tuple[int, ...] = (3, 5, 9), gamma: float = 0.95, alpha: float = 0.001,
+          temperature: float = 4.0, retain_batch_size: int = 256, forget_batch_size: int = 512,
+          momentum: float = 0.9, weight_decay: float = 5e-4, freeze_bn: bool = False,
+          smoothing: float = 0.0, smoothing_start: int = 10, rewind: bool = False, seed: int = 0,
+          progress: bool | None = None) -> nn.Module:
+    """Per epoch e: if e ≤ ``max_steps``, one pass over D_f minimising −KL_T(s, t); then one pass
+    over D_r minimising γ·CE + α·KL_T(s, t) (KL_T: :func:`kl_temperature`). SGD, lr × 0.1 after
+    each milestone. Defaults: the SCRUB protocol's large-scale CIFAR-10 class-wise ResNet values
+    (lr 5e-4, 3 epochs, 2 max epochs, γ 0.95, α 0.001, T 4, batches 256 / 512).
+    ``smoothing``: AdaProb's SCRUB fork adds smoothing·½‖θ − θ_ema‖² (EMA from epoch
+    ``smoothing_start``; upstream SCRUB dropped it, so 0 by default); ``freeze_bn`` keeps
+    BatchNorm in eval mode (small-scale protocol). ``rewind``: SCRUB+R, registered as
+    ``scrub_r``: keep the epoch whose D_f error is closest to the error on the validation samples
+    of D_f's classes (epoch 0, the original, is no candidate)."""
+    if rewind:
+        check_needs("scrub_r", 1.0 if len(forget_validation(task)) else 0.0)
+    return _scrub(model, task, epochs=epochs, max_steps=max_steps, lr=lr, milestones=milestones,
+                  gamma=gamma, alpha=alpha, temperature=temperature,
+                  retain_batch_size=retain_batch_size, forget_batch_size=forget_batch_size,
+                  momentum=momentum, weight_decay=weight_decay, freeze_bn=freeze_bn,
+                  smoothing=smoothing, smoothing_start=smoothing_start, rewind=rewind, seed=seed,
+                  progress=progress, desc="scrub_r" if rewind else "scrub")
+
+
+register("scrub_r", needs=("val", "labels"))(functools.partial(scrub, rewind=True))
