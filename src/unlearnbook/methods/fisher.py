@@ -22,7 +22,7 @@ def retain_fisher(model: nn.Module, dataset, num_classes: int, batch_size: int =
         logits = model(x)
         probs = torch.softmax(logits, dim=1).detach()
         for y in range(num_classes):
-            target = torch.full((len(x),), y, dtype=torch.long)
+            target = torch.full((len(x),), y, dtype=torch.long, device=x.device)
             loss = nn.functional.cross_entropy(logits, target)
             grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True,
                                         allow_unused=True)

@@ -1,0 +1,47 @@
+"""The CUDA path: every registered method, every metric suite and one training run on a GPU.
+
+Marked ``gpu`` and skipped where PyTorch sees no CUDA device (CI has none). Run them on a GPU box
+with ``PYTHONPATH=src pytest -m gpu``.
+"""
+import pytest
+import torch
+
+import unlearnbook as ub
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
+
+#: Shorter settings where a method's defaults are sized for CIFAR (only for speed).
+FAST = {"dau": {"pretrain_iterations": 30, "batch_size": 64}}
+
+
+@pytest.fixture(scope="module")
+def cuda_setup():
+    task = ub.data.make_task("digits", scenario="class", forget_class=3, val_fraction=0.2)
+    model = ub.models.build("smallcnn", task.num_classes, task.in_channels, seed=0)
+    recipe = ub.train.Recipe(epochs=3, lr=0.05, batch_size=64, schedule="cosine", augment=True)
+    original = ub.train.fit(model, task.train, recipe, seed=0, cache=False)
+    return task, original
+
+
+def test_training_runs_on_cuda(cuda_setup):
+    task, original = cuda_setup
+    assert ub.device.device_of(original).type == "cuda"
+    assert ub.metrics.accuracy(*ub.metrics.predict(original, task.test)) > 80
+
+
+@pytest.mark.parametrize("name", ub.methods.available())
+def test_every_method_runs_on_cuda(cuda_setup, name):
+    task, original = cuda_setup
+    hp = {k: v for k, v in FAST.get(name, {}).items() if k in ub.methods.hyperparameters(name)}
+    out = ub.methods.unlearn(name, original, task, **hp)
+    assert ub.device.device_of(out).type == "cuda"
+    logits, _ = ub.metrics.predict(out, task.test)
+    assert logits.device.type == "cpu" and torch.isfinite(logits).any()
+
+
+@pytest.mark.parametrize("suite", ub.metrics.suites())
+def test_every_metric_suite_runs_on_cuda(cuda_setup, suite):
+    task, original = cuda_setup
+    scores = ub.metrics.evaluate(original, task, suite=suite)
+    assert scores and all(isinstance(v, float) for v in scores.values())
