@@ -5,7 +5,7 @@ import importlib
 import pkgutil
 
 from .core import (BookData, Claim, Item, PaperReport, SettingCheck, Verdict, aggregate, collect,
-                   figure, find_item, markdown_table, paper_report, papers, prepare_book,
+                   figure, find_item, html_table, paper_report, papers, prepare_book,
                    register_paper, reported, show, stacked, table, table_frame, verdict,
                    verdict_summary)
 
@@ -14,6 +14,6 @@ for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["BookData", "Claim", "Item", "PaperReport", "SettingCheck", "Verdict", "aggregate",
-           "collect", "figure", "find_item", "markdown_table", "paper_report", "papers",
+           "collect", "figure", "find_item", "html_table", "paper_report", "papers",
            "prepare_book", "register_paper", "reported", "show", "stacked", "table", "table_frame",
            "verdict", "verdict_summary"]

@@ -299,8 +299,8 @@ def table_frame(data: BookData, item_id: str) -> pd.DataFrame:
 
 
 TABLE_STYLES = [
-    {"selector": "", "props": "font-size: 0.82em; border-collapse: collapse; margin: 0;"},
-    {"selector": "th, td", "props": "white-space: nowrap; padding: 2px 6px;"},
+    {"selector": "", "props": "font-size: 0.78em; border-collapse: collapse; margin: 0;"},
+    {"selector": "th, td", "props": "white-space: nowrap; padding: 1px 5px;"},
     {"selector": "caption", "props": "caption-side: top; text-align: left; font-size: 1.05em; "
                                     "color: #444; white-space: normal; padding-bottom: 4px;"},
     {"selector": "th.col_heading.level0", "props": "text-align: center; "
@@ -415,18 +415,16 @@ def verdict_summary(data: BookData) -> pd.DataFrame:
             if item.claim is None:
                 continue
             found = verdict(data, item.id)
-            link = f"[{item.id}]({report.name}.html#{item.id.lower()})"
+            link = f'<a href="{report.name}.html#{item.id.lower()}">{item.id}</a>'
             rows.append({"item": link, "claim": item.claim.text, "verdict": found.status,
                          "profile": data.profile})
     return pd.DataFrame(rows)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A frame as a Markdown table (cells may hold Markdown links)."""
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
-              for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+def html_table(frame: pd.DataFrame):
+    """A frame whose cells may hold HTML links, as a styled table without an index."""
+    return frame.style.hide(axis="index").set_table_styles(TABLE_STYLES[:2] + [
+        {"selector": "td", "props": "white-space: normal; vertical-align: top;"}])
 
 
 def show(data: BookData, item_id: str) -> None:
