@@ -35,6 +35,14 @@ def step_lr(lr: float, epoch: int, milestones: tuple[int, ...], gamma: float = 0
     return lr * gamma ** sum(epoch > m for m in milestones)
 
 
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on ``loss``; returns the loss, detached (no host sync)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from ..data.dataset import batches
 from ..device import device_of
 from ..train import progress_enabled
-from .common import cycle, proximal, set_lr, step_lr, train_mode
+from .common import cycle, descend, proximal, set_lr, step_lr, train_mode
 from .registry import register
 
 
@@ -56,10 +56,7 @@ def neggrad_plus(model: nn.Module, task, *, epochs: int = 20, lr: float = 0.0072
             loss = neggrad_plus_loss(model(x_r), y_r, model(x_f), y_f, alpha)
             if prox:
                 loss = loss + prox * proximal(model, start)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            total += descend(optimizer, loss)
         history.append({"epoch": epoch, "loss": total.item()})
     model.unlearn_info = {"history": pd.DataFrame(history)}
     return model.eval()

@@ -20,7 +20,7 @@ from ..data.dataset import batches
 from ..device import device_of
 from ..metrics.core import accuracy, predict
 from ..train import progress_enabled
-from .common import cycle, kl_temperature, proximal, set_lr, step_lr, train_mode
+from .common import descend, kl_temperature, proximal, set_lr, step_lr, train_mode
 from .registry import check_needs, register
 
 
@@ -63,11 +63,7 @@ def _scrub(model: nn.Module, task, *, epochs: int, max_steps: int, lr: float,
                                   generator=generator, device=device):
                 with torch.no_grad():
                     target = teacher(x_f)
-                loss = -kl_temperature(model(x_f), target, temperature)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach()
+                total += descend(optimizer, -kl_temperature(model(x_f), target, temperature))
             max_loss = total.item()
         total = torch.zeros((), device=device)
         for x_r, y_r in batches(task.retain, retain_batch_size, shuffle=True,
@@ -79,10 +75,7 @@ def _scrub(model: nn.Module, task, *, epochs: int, max_steps: int, lr: float,
                     + alpha * kl_temperature(logits, target, temperature))
             if smoothing:
                 loss = loss + smoothing * proximal(model, average)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            total += descend(optimizer, loss)
         if smoothing and epoch >= smoothing_start:  # EMA of the student, rate 0.1
             with torch.no_grad():
                 for a, p in zip(average, model.parameters()):
