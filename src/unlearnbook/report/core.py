@@ -231,9 +231,10 @@ class BookData:
         n = int(ours["n"].max()) if not ours.empty else 0
         spread = (f"mean ± std over {n} runs ({seeds_phrase(info.get('seeds', {}))})"
                   if n > 1 else "one run, no spread")
+        paper_part = (" Paper: as printed (± where it printed one)."
+                      if paper_report(paper).reported_numbers else "")
         return (f"{item.id}. Ours: profile `{self.profile}`, "
-                f"{', '.join(datasets) or 'no data for this item'}, {spread}. "
-                f"Paper: as printed{' (± where it printed one)' if n else ''}.")
+                f"{', '.join(datasets) or 'no data for this item'}, {spread}.{paper_part}")
 
 
 def seeds_phrase(seeds: dict[str, int]) -> str:
@@ -424,7 +425,8 @@ def verdict_summary(data: BookData) -> pd.DataFrame:
 def html_table(frame: pd.DataFrame):
     """A frame whose cells may hold HTML links, as a styled table without an index."""
     return frame.style.hide(axis="index").set_table_styles(TABLE_STYLES[:2] + [
-        {"selector": "td", "props": "white-space: normal; vertical-align: top;"}])
+        {"selector": "td", "props": "white-space: normal; vertical-align: top;"},
+        {"selector": "td:first-child", "props": "white-space: nowrap;"}])
 
 
 def show(data: BookData, item_id: str) -> None:

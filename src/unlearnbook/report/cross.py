@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .core import BookData, Item, PaperReport, cell, paper_report, papers, register_paper
+from .core import (TABLE_STYLES, BookData, Item, PaperReport, cell, paper_report, papers,
+                   register_paper)
 
 
 def headline_columns(frame: pd.DataFrame) -> list[tuple[str, str]]:
@@ -45,7 +46,7 @@ def render_table(data: BookData, item: Item):
                                            stds.get(column, pd.Series()).get(label) if n > 1
                                            else None)
     styler = text.style.hide(axis="index", names=True).hide(axis="columns", names=True)
-    return styler.set_caption(data.caption("cross", item))
+    return styler.set_caption(data.caption("cross", item)).set_table_styles(TABLE_STYLES)
 
 
 def heatmap(data: BookData, item: Item):
