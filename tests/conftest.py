@@ -25,3 +25,16 @@ def digits_original(digits_class_task, tmp_path_factory):
     model = ub.models.build("smallcnn", task.num_classes, task.in_channels, seed=0)
     recipe = ub.train.Recipe(epochs=12, lr=0.05, batch_size=64, schedule="cosine")
     return ub.train.fit(model, task.train, recipe, seed=0)
+
+
+#: Shorter settings for methods whose defaults are sized for CIFAR (speed only). Every other
+#: registered method runs with its defaults, so a new method is covered without editing tests.
+FAST_HP = {"finetune": dict(epochs=1), "amnesiac": dict(epochs=1), "lfssd": dict(alpha=3.0),
+           "ft": dict(epochs=1), "iu": dict(samples=20), "neggrad_plus": dict(epochs=2),
+           "dau": dict(batch_size=64, epochs=0.2, pretrain_iterations=5)}
+
+
+@pytest.fixture(scope="session")
+def fast_hp():
+    """``fast_hp(name)``: the hyper-parameters the tests run method ``name`` with."""
+    return lambda name: FAST_HP.get(name, {})

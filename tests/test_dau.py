@@ -70,7 +70,7 @@ def test_attacker_learns_then_defender_fights_back():
     assert history["attacker_loss"].tail(20).mean() > np.mean(pre[-20:])  # ... then is beaten
 
 
-def test_pruning_is_exact_and_survives_every_method(digits_class_task):
+def test_pruning_is_exact_and_survives_every_method(digits_class_task, fast_hp):
     task = digits_class_task
     recipe = ub.train.Recipe(epochs=3, lr=0.05, batch_size=64)
     sparse = ub.pipeline.original_model(task, "smallcnn", {}, recipe, sparsity=0.95,
@@ -79,12 +79,8 @@ def test_pruning_is_exact_and_survives_every_method(digits_class_task):
     total = sum(m.numel() for m in masks.values())
     assert sum(int((m == 0).sum()) for m in masks.values()) == round(0.95 * total)
     assert ub.prune.sparsity_of(sparse) == pytest.approx(0.95, abs=1e-3)
-    hp = {"retrain": {}, "ft": dict(epochs=1), "ga": {}, "ff": {}, "iu": dict(samples=20),
-          "dau": dict(batch_size=64, epochs=0.2, pretrain_iterations=5), "lfssd": dict(alpha=3.0),
-          "ssd": {}, "finetune": dict(epochs=1), "amnesiac": dict(epochs=1),
-          "badteacher": {}, "original": {}}
     for name in ub.methods.available():
-        out = ub.methods.unlearn(name, sparse, task, **hp[name])
+        out = ub.methods.unlearn(name, sparse, task, **fast_hp(name))
         for layer, mask in masks.items():
             weight = dict(out.named_modules())[layer].weight
             assert (weight[mask == 0] == 0).all(), (name, layer)

@@ -11,10 +11,6 @@ import unlearnbook as ub
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 
-#: Shorter settings where a method's defaults are sized for CIFAR (only for speed).
-FAST = {"dau": {"pretrain_iterations": 30, "batch_size": 64}}
-
-
 @pytest.fixture(scope="module")
 def cuda_setup():
     task = ub.data.make_task("digits", scenario="class", forget_class=3, val_fraction=0.2)
@@ -31,10 +27,9 @@ def test_training_runs_on_cuda(cuda_setup):
 
 
 @pytest.mark.parametrize("name", ub.methods.available())
-def test_every_method_runs_on_cuda(cuda_setup, name):
+def test_every_method_runs_on_cuda(cuda_setup, name, fast_hp):
     task, original = cuda_setup
-    hp = {k: v for k, v in FAST.get(name, {}).items() if k in ub.methods.hyperparameters(name)}
-    out = ub.methods.unlearn(name, original, task, **hp)
+    out = ub.methods.unlearn(name, original, task, **fast_hp(name))
     assert ub.device.device_of(out).type == "cuda"
     logits, _ = ub.metrics.predict(out, task.test)
     assert logits.device.type == "cpu" and torch.isfinite(logits).any()

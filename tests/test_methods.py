@@ -84,17 +84,10 @@ def test_dampening_rule(method, objective, stat, mode):
     assert torch.equal(clamp.weight, model.weight)
 
 
-METHOD_HP = {"retrain": {}, "finetune": dict(epochs=1), "amnesiac": dict(epochs=1),
-             "badteacher": {}, "lfssd": dict(alpha=3.0), "ssd": {}, "original": {},
-             "ft": dict(epochs=1), "ga": {}, "ff": {}, "iu": dict(samples=20),
-             "dau": dict(batch_size=64, epochs=0.2, pretrain_iterations=5)}
-
-
-def test_every_method_leaves_input_unchanged(digits_class_task, digits_original):
-    assert set(ub.methods.available()) == set(METHOD_HP)
+def test_every_method_leaves_input_unchanged(digits_class_task, digits_original, fast_hp):
     before = {k: v.clone() for k, v in digits_original.state_dict().items()}
     for name in ub.methods.available():
-        out = ub.methods.unlearn(name, digits_original, digits_class_task, **METHOD_HP[name])
+        out = ub.methods.unlearn(name, digits_original, digits_class_task, **fast_hp(name))
         assert out is not digits_original
         assert out.unlearn_seconds >= 0
         for k, v in digits_original.state_dict().items():
