@@ -2,7 +2,7 @@
 
 A method declares, when it registers, what it needs from a task (``needs``: ``"val"`` for a
 validation set, ``"labels"`` when it reads the forget set's labels) and whether it is
-``deterministic`` (then the unlearning seed cannot change its result). :func:`check_task` tests a
+``deterministic`` (then the unlearning seed cannot change its result). :func:`check_needs` tests a
 task's shape against those needs before anything runs.
 """
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Callable
 import pandas as pd
 
 from .._checks import UnlearnbookError, check_choice
+from ..io import atomic_write, write_text
 
 KEYS = ["paper", "profile", "group", "target", "dataset", "scenario", "arch_key", "arch",
         "sparsity", "suite", "label", "method", "metric"]
@@ -254,13 +255,16 @@ def cell(mean: float, std: float | None) -> str:
     return f"{mean:.2f}" if std is None or pd.isna(std) or std == 0 else f"{mean:.2f} ± {std:.2f}"
 
 
+def _stack(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The non-empty frames, restricted to ``columns``, one under the other."""
+    parts = [p.reindex(columns=columns) for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
 def _cells(frame: pd.DataFrame, source: str, rows: list[str]) -> pd.DataFrame:
-    if frame.empty:
-        return pd.DataFrame(columns=rows + ["label", "metric", "source", "cell"])
-    has_n = "n" in frame
-    text = [cell(m, s if (not has_n or n > 1) else None)
-            for m, s, n in zip(frame["mean"], frame["std"], frame["n"] if has_n else frame["std"])]
-    return frame.assign(cell=text, source=source)[rows + ["label", "metric", "source", "cell"]]
+    """One formatted cell per row; one run has no std (NaN), a printed ±0.00 shows none."""
+    text = [cell(m, s) for m, s in zip(frame["mean"], frame["std"])]
+    return frame.assign(cell=text, source=source)
 
 
 def table_frame(data: BookData, item_id: str) -> pd.DataFrame:
@@ -272,9 +276,8 @@ def table_frame(data: BookData, item_id: str) -> pd.DataFrame:
         for column in rows:
             if column not in frame:
                 frame[column] = MISSING
-    parts = [_cells(ours, "ours", rows), _cells(paper, "paper", rows)]
-    cells = pd.concat([p for p in parts if not p.empty]) if any(not p.empty for p in parts) \
-        else pd.DataFrame(columns=rows + ["label", "metric", "source", "cell"])
+    cells = _stack([_cells(ours, "ours", rows), _cells(paper, "paper", rows)],
+                   rows + ["label", "metric", "source", "cell"])
     for column, names in report.relabel.items():
         if column in cells:
             cells[column] = cells[column].map(lambda v, n=names: n.get(v, v))
@@ -337,12 +340,9 @@ def table(data: BookData, item_id: str):
 def stacked(data: BookData, item_id: str) -> pd.DataFrame:
     """Ours and the paper's rows of an item stacked, with a ``source`` column (for figures)."""
     report, item = find_item(item_id)
-    parts = [data.ours(report.name, item).assign(source="ours"),
-             data.paper(report.name, item).assign(source="paper")]
-    columns = [c for c in list(item.rows) + ["label", "metric", "mean", "std", "source"]]
-    return pd.concat([p.reindex(columns=columns) for p in parts if not p.empty],
-                     ignore_index=True) if any(not p.empty for p in parts) else \
-        pd.DataFrame(columns=columns)
+    return _stack([data.ours(report.name, item).assign(source="ours"),
+                   data.paper(report.name, item).assign(source="paper")],
+                  list(item.rows) + ["label", "metric", "mean", "std", "source"])
 
 
 def figure(data: BookData, item_id: str):
@@ -460,7 +460,6 @@ def _tutorial(source: Path | None, target: Path, paper: str) -> None:
         notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
             f"# {paper.upper()} tutorial\n\nNo run of this paper finished in this build: run "
             f"`unlearnbook run --paper {paper}`, then `unlearnbook report`.")])
-    from ..io import atomic_write
     with atomic_write(target) as tmp:
         nbformat.write(notebook, tmp)
 
@@ -469,7 +468,6 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
                  out: str | os.PathLike = "book/generated") -> str:
     """Aggregate a profile's finished runs into ``out`` (aggregate.csv, meta.json) and copy each
     paper's tutorial run (its headline scenario) as ``<paper>_tutorial.ipynb``."""
-    from ..io import atomic_write, write_text
     from ..profiles import expand, load, papers_in, tutorial_run
 
     spec = load(profile)

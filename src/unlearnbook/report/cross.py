@@ -32,19 +32,14 @@ def scores(data: BookData, item: Item) -> pd.DataFrame:
 
 
 def render_table(data: BookData, item: Item):
-    ours = data.ours("cross", item)
     means = scores(data, item)
     if means.empty:
         return pd.DataFrame({"": ["not run in this build"]}).style.hide(axis="index")
-    stds = ours.pivot_table(index="label", columns=["suite", "metric"], values="std")
-    counts = ours.pivot_table(index="label", columns=["suite", "metric"], values="n")
-    text = means.copy().astype(object)
-    for column in means.columns:
-        for label in means.index:
-            n = counts.get(column, pd.Series()).get(label, 1)
-            text.loc[label, column] = cell(means.loc[label, column],
-                                           stds.get(column, pd.Series()).get(label) if n > 1
-                                           else None)
+    stds = data.ours("cross", item).pivot_table(index="label", columns=["suite", "metric"],
+                                                values="std", dropna=False)
+    stds = stds.reindex(index=means.index, columns=means.columns)
+    text = pd.DataFrame([[cell(m, s) for m, s in zip(means.loc[label], stds.loc[label])]
+                         for label in means.index], index=means.index, columns=means.columns)
     styler = text.style.hide(axis="index", names=True).hide(axis="columns", names=True)
     return styler.set_caption(data.caption("cross", item)).set_table_styles(TABLE_STYLES)
 
