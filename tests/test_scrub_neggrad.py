@@ -7,7 +7,8 @@ import unlearnbook as ub
 from unlearnbook import UnlearnbookError
 from unlearnbook.methods.common import kl_temperature, proximal, step_lr
 from unlearnbook.methods.neggrad_plus import neggrad_plus_loss
-from unlearnbook.methods.scrub import forget_validation, rewind_epoch
+from unlearnbook.methods.common import forget_validation
+from unlearnbook.methods.scrub import rewind_epoch
 
 
 def test_kl_temperature_is_hintons_kl_times_t_squared():

@@ -14,11 +14,12 @@ from torch import nn
 from tqdm import tqdm
 
 from . import methods as method_registry
-from ._checks import UnlearnbookError
+from ._checks import UnlearnbookError, check_choice
 from .data.tasks import Task, forget_summary
 from .device import default_device
+from .epochs import CURVE_METRICS, SELECTIONS, EpochTracker, epoch_scores, top_epochs
 from .io import atomic_write, write_text
-from .metrics.suites import evaluate, suites as metric_suites
+from .metrics.suites import compare, evaluate, suites as metric_suites
 from .models import build
 from .prune import apply_masks, magnitude_masks
 from .train import Recipe, fit, progress_enabled
@@ -72,18 +73,58 @@ def original_model(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Reci
                progress=progress, desc="sparse original")
 
 
+def _epoch_rows(model: nn.Module, tracker: EpochTracker, reference: dict | None) -> list[dict]:
+    """After an iterative method: restore its best epoch (unless it chose one itself, as
+    SCRUB+R does), and return rows for the per-epoch curves (``curve_<m>`` with an ``epoch``),
+    the selected ``best_epoch``, the top-5-epoch means ``<m>_top5`` and, with an oracle, their
+    gaps ``d<m>_top5``. The tracker's evaluation time is taken out of the run time."""
+    model.unlearn_seconds -= tracker.seconds
+    curves = tracker.curves
+    info = model.unlearn_info
+    if "epoch" in info and "reference_error" in info:  # the method's own rule (SCRUB+R)
+        order = (info["history"]["forget_error"] - info["reference_error"]).abs()
+        order.index = curves.index
+    else:
+        info["epoch"] = tracker.restore_best(model)
+        order = curves["score"]
+    info["curves"] = curves
+    top = top_epochs(curves, order)
+    rows = [{"metric": "best_epoch", "value": float(info["epoch"])}]
+    for metric in (m for m in CURVE_METRICS if m in curves):
+        rows += [{"metric": f"curve_{metric}", "value": v, "epoch": e}
+                 for e, v in zip(curves["epoch"], curves[metric])]
+        rows.append({"metric": f"{metric}_top5", "value": float(top[metric].mean())})
+        if reference is not None and metric in reference:
+            rows.append({"metric": f"d{metric}_top5",
+                         "value": abs(float(top[metric].mean()) - reference[metric])})
+    return rows
+
+
 def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
                 suite: str | list[str] | None, unlearn_seed: int = 0,
-                progress: bool | None = None) -> tuple[pd.DataFrame, dict[str, nn.Module]]:
+                progress: bool | None = None, select_epoch: str | None = None,
+                oracle: str = "retrain") -> tuple[pd.DataFrame, dict[str, nn.Module]]:
     """Run every method on ``task`` and score it with one metric suite or several; return a tidy
     frame (one row per method x suite x metric, with run time, hyper-parameters and the training
     and unlearning seeds) and the unlearned models by label.
 
     ``suite`` None: every metric suite. ``unlearn_seed`` goes to every method that takes a seed
-    unless its ``hp`` sets one.
+    unless its ``hp`` sets one. The method labelled ``oracle`` runs first when present; suites
+    with oracle comparisons (SURE's gaps, weight distance, RRT) then add them for every method.
+    ``select_epoch`` (SURE's protocol; see :mod:`unlearnbook.epochs`): score iterative methods
+    after every epoch, report their best epoch by that rule and add per-epoch curves and
+    top-5-epoch means.
     """
     suites = metric_suites() if suite is None else [suite] if isinstance(suite, str) else suite
+    if select_epoch is not None:
+        check_choice("epoch selection", select_epoch, SELECTIONS)
+        if select_epoch == "oracle" and oracle not in [s.label for s in specs]:
+            raise UnlearnbookError(f"epoch selection 'oracle' needs the oracle {oracle!r} among "
+                                   f"the methods; got {[s.label for s in specs]}; allowed: add "
+                                   f"{oracle!r} or use select_epoch='val'")
+    specs = sorted(specs, key=lambda s: s.label != oracle)  # the oracle first (stable)
     rows, models = [], {}
+    oracle_model, oracle_scores, reference = None, {}, None
     for spec in tqdm(specs, desc="methods", disable=not progress_enabled(progress), leave=False):
         hp = dict(spec.hp)
         accepted = method_registry.hyperparameters(spec.name)
@@ -91,15 +132,29 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
             hp["seed"] = unlearn_seed
         if "progress" in accepted:
             hp["progress"] = progress
+        tracker = None
+        if select_epoch is not None and "on_epoch" in accepted and spec.label != oracle:
+            tracker = EpochTracker(task, select_epoch, reference)
+            hp["on_epoch"] = tracker
         model = method_registry.unlearn(spec.name, original, task, **hp)
         models[spec.label] = model
-        hp.pop("progress", None)
-        recorded = json.dumps(hp, sort_keys=True, default=str)
+        extra = _epoch_rows(model, tracker, reference) if tracker is not None else []
+        for key in ("progress", "on_epoch"):
+            hp.pop(key, None)
+        if spec.label == oracle:
+            oracle_model = model
+            reference = epoch_scores(model, task) if select_epoch else None
+        base = {"method": spec.name, "label": spec.label, "seconds": model.unlearn_seconds,
+                "hp": json.dumps(hp, sort_keys=True, default=str)}
         for name in suites:
-            for metric, value in evaluate(model, task, suite=name).items():
-                rows.append({"method": spec.name, "label": spec.label, "suite": name,
-                             "metric": metric, "value": value, "seconds": model.unlearn_seconds,
-                             "hp": recorded})
+            scores = evaluate(model, task, suite=name)
+            if spec.label == oracle:
+                oracle_scores[name] = scores
+            if oracle_model is not None:
+                scores = {**scores, **compare(name, model, oracle_model, scores,
+                                              oracle_scores[name], task)}
+            rows += [{**base, "suite": name, "metric": k, "value": v} for k, v in scores.items()]
+        rows += [{**base, "suite": suites[0], **row} for row in extra]
     frame = pd.DataFrame(rows).assign(train_seed=getattr(original, "train_seed", None),
                                       unlearn_seed=unlearn_seed)
     return frame, models

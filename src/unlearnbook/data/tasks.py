@@ -16,7 +16,7 @@ from .._checks import UnlearnbookError, check_choice, check_range
 from .dataset import ArrayDataset
 from .sources import DATASETS, RawData, load_raw
 
-SCENARIOS = ("random", "class", "subclass", "partial", "canary", "confusion")
+SCENARIOS = ("random", "class", "subclass", "partial", "canary", "scrambled", "confusion")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Task:
     forget_class: int | None = None
     forget_superclass: int | None = None
     test_forget_mask: np.ndarray | None = None
+    forget_ood_mask: np.ndarray | None = None
     params: dict = field(default_factory=dict)
 
     @property
@@ -86,6 +87,7 @@ def make_task(
     train_per_class: int | None = None,
     test_per_class: int | None = None,
     confusion_classes: tuple[int, int] = (0, 1),
+    canary_count: int | None = None,
     root: str | os.PathLike | None = None,
     download: bool | None = None,
 ) -> Task:
@@ -95,7 +97,9 @@ def make_task(
     ``forget_class``), ``subclass`` (all of fine class ``forget_class`` inside its superclass;
     ``cifar20``/``digits5``), ``partial`` (``forget_size`` samples of ``forget_class``), ``canary``
     (``forget_size`` out-of-distribution noise images with random labels added to train, then
-    forgotten), ``confusion`` (labels of ``forget_size`` samples of ``confusion_classes`` swapped;
+    forgotten), ``scrambled`` (SURE's canaries: ``forget_size`` random training samples of which
+    ``canary_count`` have their pixels scrambled by a seeded permutation, keeping their labels;
+    the original trains on the modified set), ``confusion`` (labels of ``forget_size`` samples of ``confusion_classes`` swapped;
     forget = those samples). ``classes``/``train_per_class``/``test_per_class`` build the small
     class-subset protocol (first ``classes`` classes, ``n`` images per class).
     """
@@ -126,10 +130,19 @@ def make_task(
     rng = np.random.RandomState(seed)
     test_mask = None
     superclass = None
+    ood = None
 
-    if scenario == "random":
+    if scenario in ("random", "scrambled"):
         size = _forget_count(forget_size, forget_fraction, len(pool))
         forget = np.sort(rng.choice(len(pool), size, replace=False))
+        if scenario == "scrambled":
+            count = _required(canary_count, "canary_count", scenario)
+            check_range("canary_count", count, 1, size)
+            ood = np.zeros(size, dtype=bool)
+            ood[rng.choice(size, count, replace=False)] = True
+            images = images.copy()
+            for index in forget[ood]:
+                images[index] = scramble(images[index], rng)
     elif scenario in ("class", "partial"):
         check_range("forget_class", _required(forget_class, "forget_class", scenario), 0,
                     num_classes - 1)
@@ -169,6 +182,7 @@ def make_task(
         canaries = rng.randint(0, 256, size=(size, *images.shape[1:])).astype(np.uint8)
         canary_labels = rng.randint(0, num_classes, size=size).astype(np.int64)
         forget = np.arange(len(pool), len(pool) + size)
+        ood = np.ones(size, dtype=bool)
         images = np.concatenate([images, canaries])
         labels = np.concatenate([labels, canary_labels])
         fine = np.concatenate([fine, canary_labels])
@@ -185,11 +199,20 @@ def make_task(
         forget_indices=np.asarray(forget, dtype=np.int64), source=raw.source,
         train_origin=origin, val_origin=val_index,
         forget_class=forget_class if scenario in ("class", "partial", "subclass") else None,
-        forget_superclass=superclass, test_forget_mask=test_mask,
+        forget_superclass=superclass, test_forget_mask=test_mask, forget_ood_mask=ood,
         params=dict(forget_size=forget_size, forget_fraction=forget_fraction,
+                    canary_count=canary_count, confusion_classes=tuple(confusion_classes),
                     val_fraction=val_fraction, classes=classes, train_per_class=train_per_class,
                     test_per_class=test_per_class),
     )
+
+
+def scramble(image: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    """An image with its pixel positions randomly permuted (all channels alike): same colour
+    histogram, no structure ("completely scrambled", SURE §3.2)."""
+    channels, height, width = image.shape
+    order = rng.permutation(height * width)
+    return image.reshape(channels, -1)[:, order].reshape(channels, height, width)
 
 
 def _required(value, name: str, scenario: str):

@@ -1,12 +1,24 @@
 """Building blocks that several unlearning methods share (not a method itself)."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
+from tqdm import tqdm
 
+from .._checks import check_choice
 from ..data.dataset import batches
+from ..device import device_of
+from ..train import progress_enabled
+
+#: ``on_epoch(epoch, model)``: called after every unlearning epoch (1-based), e.g. to score and
+#: snapshot the model for best-epoch selection (SURE's protocol). It must not change the model.
+OnEpoch = Callable[[int, nn.Module], None]
+#: ``loss(x_r, y_r, x_f, y_f)`` of a method that pairs every retain batch with a forget batch.
+PairedLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def cycle(dataset, batch_size: int, generator: torch.Generator, device: torch.device
@@ -51,3 +63,80 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def train_mode(model: nn.Module, freeze_bn: bool) -> None:
     """Training mode, or eval mode (BatchNorm statistics frozen) as the SCRUB small scale."""
     model.train(not freeze_bn)
+
+
+def optimizer_for(params, name: str, lr: float, momentum: float, weight_decay: float
+                  ) -> torch.optim.Optimizer:
+    """SGD (with ``momentum``) or Adam over ``params``."""
+    check_choice("optimizer", name, ("sgd", "adam"))
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def forget_validation(task):
+    """The validation samples whose class occurs in D_f: SCRUB+R's reference error and SURE's
+    D_val (unseen samples from D_f's distribution)."""
+    classes = torch.unique(torch.as_tensor(task.forget.labels))
+    keep = np.flatnonzero(torch.isin(torch.as_tensor(task.val.labels), classes).numpy())
+    return task.val.subset(keep)
+
+
+def retain_pass(model: nn.Module, optimizer: torch.optim.Optimizer, retain, batch_size: int,
+                generator: torch.Generator,
+                penalty: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
+    """One shuffled pass of cross-entropy steps over ``retain`` (plus ``penalty()`` when given);
+    returns the summed loss as a device tensor."""
+    device = device_of(model)
+    total = torch.zeros((), device=device)
+    for x, y in batches(retain, batch_size, shuffle=True, generator=generator, device=device):
+        loss = nn.functional.cross_entropy(model(x), y)
+        total += descend(optimizer, loss + penalty() if penalty is not None else loss)
+    return total
+
+
+def run_epochs(model: nn.Module, one_epoch: Callable[[int], torch.Tensor],
+               optimizer: torch.optim.Optimizer, *, epochs: int, lr: float,
+               decay_epochs: tuple[int, ...], freeze_bn: bool = False, desc: str,
+               progress: bool | None, on_epoch: OnEpoch | None) -> pd.DataFrame:
+    """The epoch loop every iterative SURE-lineage method shares: lr × 0.1 after each epoch in
+    ``decay_epochs`` (the tables' "lr decay"), ``one_epoch(epoch)`` returns the summed loss
+    (a device tensor: one host sync per epoch), then ``on_epoch``. Returns the loss history."""
+    history = []
+    for epoch in tqdm(range(1, epochs + 1), desc=desc, disable=not progress_enabled(progress),
+                      leave=False):
+        set_lr(optimizer, step_lr(lr, epoch, tuple(decay_epochs)))
+        train_mode(model, freeze_bn)
+        history.append({"epoch": epoch, "loss": one_epoch(epoch).item()})
+        if on_epoch is not None:
+            on_epoch(epoch, model)
+    return pd.DataFrame(history)
+
+
+def paired_unlearning(model: nn.Module, task, loss: PairedLoss, *, epochs: int, lr: float,
+                      retain_batch_size: int, forget_batch_size: int,
+                      decay_epochs: tuple[int, ...], momentum: float, weight_decay: float,
+                      seed: int, progress: bool | None, on_epoch: OnEpoch | None, desc: str,
+                      freeze_bn: bool = False, optimizer: str = "sgd",
+                      extra_parameters: tuple[nn.Parameter, ...] = ()) -> pd.DataFrame:
+    """One epoch = one pass over D_r; each retain batch is paired with the next batch of a
+    cycled, shuffled forget loader (the SCRUB code's ``train_negrad`` pairing) and one optimiser
+    step is taken on ``loss(x_r, y_r, x_f, y_f)``. ``extra_parameters`` (a domain classifier,
+    an extra head row) are optimised with the model."""
+    device = device_of(model)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    params = list(model.parameters()) + list(extra_parameters)
+    opt = optimizer_for(params, optimizer, lr, momentum, weight_decay)
+    forget_batches = cycle(task.forget, forget_batch_size, generator, device)
+
+    def one_epoch(epoch: int) -> torch.Tensor:
+        total = torch.zeros((), device=device)
+        for x_r, y_r in batches(task.retain, retain_batch_size, shuffle=True,
+                                generator=generator, device=device):
+            x_f, y_f = next(forget_batches)
+            total += descend(opt, loss(x_r, y_r, x_f, y_f))
+        return total
+
+    return run_epochs(model, one_epoch, opt, epochs=epochs, lr=lr, decay_epochs=decay_epochs,
+                      freeze_bn=freeze_bn, desc=desc, progress=progress, on_epoch=on_epoch)

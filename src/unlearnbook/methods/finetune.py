@@ -1,25 +1,34 @@
 """Fine-tune on the retain set, relying on catastrophic forgetting of D_f.
 
-Two protocols name this baseline: ``finetune`` (SSD / LFSSD tables) and ``ft`` (Unlearn-Sparse,
-the DAU tables); they differ only in their defaults.
+Three protocols name this baseline: ``finetune`` (SSD / LFSSD tables; SURE's FineTune with its
+decay epoch) and ``ft`` (Unlearn-Sparse, the DAU tables); they differ only in their defaults.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from ..train import Recipe, fit
+from .common import OnEpoch, optimizer_for, retain_pass, run_epochs
 from .registry import register
 
 
 @register("finetune", needs=())
 def finetune(model: nn.Module, task, *, epochs: int = 2, lr: float = 0.02,
              batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4,
-             seed: int = 0, progress: bool | None = None) -> nn.Module:
-    """SGD on D_r. LFSSD's appendix: "finetuned for 2 epochs on D_r"; lr 0.02, momentum 0.9,
-    weight decay 5e-4 and batch 64 as in the SSD protocol (whose code runs 5 epochs)."""
-    recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum,
-                    weight_decay=weight_decay, schedule="constant")
-    return fit(model, task.retain, recipe, seed, cache=False, progress=progress, desc="finetune")
+             decay_epochs: tuple[int, ...] = (), seed: int = 0, progress: bool | None = None,
+             on_epoch: OnEpoch | None = None) -> nn.Module:
+    """SGD on D_r, lr × 0.1 after each epoch in ``decay_epochs``. LFSSD's appendix: "finetuned
+    for 2 epochs on D_r"; lr 0.02, momentum 0.9, weight decay 5e-4 and batch 64 as in the SSD
+    protocol (whose code runs 5 epochs). SURE's Tables 3-4 tune lr, batch and decay epoch."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    optimizer = optimizer_for(model.parameters(), "sgd", lr, momentum, weight_decay)
+    history = run_epochs(
+        model, lambda epoch: retain_pass(model, optimizer, task.retain, batch_size, generator),
+        optimizer, epochs=epochs, lr=lr, decay_epochs=decay_epochs, desc="finetune",
+        progress=progress, on_epoch=on_epoch)
+    model.unlearn_info = {"history": history}
+    return model.eval()
 
 
 @register("ft", needs=())

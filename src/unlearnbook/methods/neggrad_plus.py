@@ -6,15 +6,10 @@ the next batch of a cycled forget loader, as the SCRUB code's ``train_negrad``.
 """
 from __future__ import annotations
 
-import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from ..data.dataset import batches
-from ..device import device_of
-from ..train import progress_enabled
-from .common import cycle, descend, proximal, set_lr, step_lr, train_mode
+from .common import OnEpoch, paired_unlearning, proximal
 from .registry import register
 
 
@@ -31,32 +26,23 @@ def neggrad_plus(model: nn.Module, task, *, epochs: int = 20, lr: float = 0.0072
                  alpha: float = 0.991, retain_batch_size: int = 128, forget_batch_size: int = 8,
                  decay_epochs: tuple[int, ...] = (18,), momentum: float = 0.9,
                  weight_decay: float = 5e-4, freeze_bn: bool = False, prox: float = 0.0,
-                 seed: int = 0, progress: bool | None = None) -> nn.Module:
+                 seed: int = 0, progress: bool | None = None,
+                 on_epoch: OnEpoch | None = None) -> nn.Module:
     """Minimise α·CE(D_r) − (1−α)·CE(D_f) with SGD (defaults: SURE's Table 3, random
     forgetting: lr 0.0072, α 0.991, forget batch 8, lr ×0.1 after epoch 18, 20 epochs).
 
     ``freeze_bn`` keeps BatchNorm in eval mode and ``prox`` adds prox·½‖θ − θ_start‖² to the
     retain term: the SCRUB small-scale protocol (α 0.95, prox 0.1, momentum 0, wd 0)."""
-    device = device_of(model)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
-                                weight_decay=weight_decay)
     start = [p.detach().clone() for p in model.parameters()]
-    forget_batches = cycle(task.forget, forget_batch_size, generator, device)
-    history = []
-    for epoch in tqdm(range(1, epochs + 1), desc="neggrad_plus",
-                      disable=not progress_enabled(progress), leave=False):
-        set_lr(optimizer, step_lr(lr, epoch, tuple(decay_epochs)))
-        train_mode(model, freeze_bn)
-        total = torch.zeros((), device=device)
-        for x_r, y_r in batches(task.retain, retain_batch_size, shuffle=True,
-                                generator=generator, device=device):
-            x_f, y_f = next(forget_batches)
-            loss = neggrad_plus_loss(model(x_r), y_r, model(x_f), y_f, alpha)
-            if prox:
-                loss = loss + prox * proximal(model, start)
-            total += descend(optimizer, loss)
-        history.append({"epoch": epoch, "loss": total.item()})
-    model.unlearn_info = {"history": pd.DataFrame(history)}
+
+    def loss(x_r, y_r, x_f, y_f):
+        value = neggrad_plus_loss(model(x_r), y_r, model(x_f), y_f, alpha)
+        return value + prox * proximal(model, start) if prox else value
+
+    history = paired_unlearning(
+        model, task, loss, epochs=epochs, lr=lr, retain_batch_size=retain_batch_size,
+        forget_batch_size=forget_batch_size, decay_epochs=decay_epochs, momentum=momentum,
+        weight_decay=weight_decay, freeze_bn=freeze_bn, seed=seed, progress=progress,
+        on_epoch=on_epoch, desc="neggrad_plus")
+    model.unlearn_info = {"history": history}
     return model.eval()

@@ -23,6 +23,17 @@ def predict(model: nn.Module, dataset, batch_size: int = 512) -> tuple[torch.Ten
     return torch.cat(logits), torch.cat(labels)
 
 
+@torch.no_grad()
+def embed(model: nn.Module, dataset, batch_size: int = 512) -> torch.Tensor:
+    """Penultimate features G_f(x) of ``dataset`` (on the CPU), model in eval mode."""
+    was_training = model.training
+    model.eval()
+    parts = [model.features(x).cpu() for x, _ in batches(dataset, batch_size,
+                                                         device=device_of(model))]
+    model.train(was_training)
+    return torch.cat(parts) if parts else torch.empty(0, 0)
+
+
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Top-1 accuracy in percent (NaN for an empty set)."""
     if len(labels) == 0:

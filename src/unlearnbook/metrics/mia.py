@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 
 
@@ -22,21 +23,27 @@ def entropy_lr_mia(member_entropy, nonmember_entropy, target_entropy) -> float:
     return 100.0 * float(attack.predict(_column(target_entropy)).mean())
 
 
-def svc_mia_efficacy(shadow_member, shadow_nonmember, target) -> float:
-    """Unlearn-Sparse MIA-efficacy: an RBF SVC (C=3, gamma='auto') on the features of shadow
-    members vs non-members, applied to ``target`` (D_f); returns TN/|D_f| in percent, the share
-    of forget samples called non-members (higher = more forgotten)."""
+def knn_attack(neighbours: int = 5) -> KNeighborsClassifier:
+    """SURE's representation-space attacker (MIARS): k-NN, Euclidean, uniform weights."""
+    return KNeighborsClassifier(n_neighbors=neighbours)
+
+
+def svc_mia_efficacy(shadow_member, shadow_nonmember, target, classifier=None) -> float:
+    """Unlearn-Sparse MIA-efficacy: an RBF SVC (C=3, gamma='auto'; or ``classifier``) on the
+    features of shadow members vs non-members, applied to ``target`` (D_f); returns TN/|D_f| in
+    percent, the share of forget samples called non-members (higher = more forgotten)."""
     x = np.concatenate([_column(shadow_member), _column(shadow_nonmember)])
     y = np.concatenate([np.ones(len(shadow_member)), np.zeros(len(shadow_nonmember))])
-    attack = SVC(C=3, gamma="auto", kernel="rbf").fit(x, y)
+    attack = (classifier or SVC(C=3, gamma="auto", kernel="rbf")).fit(x, y)
     return 100.0 * float(1.0 - attack.predict(_column(target)).mean())
 
 
 def binary_attack_accuracy(member, nonmember, seed: int = 0, n_splits: int = 5,
-                           clip: float = 100.0) -> tuple[float, float]:
+                           clip: float = 100.0, classifier=None) -> tuple[float, float]:
     """Kurmanji et al.'s attack: balance the two groups by subsampling, clip the features, fit a
-    logistic regression over ``n_splits`` stratified 90/10 splits; return mean and std of the
-    held-out accuracy in percent. 50% means the attacker cannot tell the groups apart."""
+    logistic regression (or ``classifier``, e.g. SURE's k-NN on embeddings) over ``n_splits``
+    stratified 90/10 splits; return mean and std of the held-out accuracy in percent. 50% means
+    the attacker cannot tell the groups apart."""
     rng = np.random.RandomState(seed)
     member, nonmember = _column(member), _column(nonmember)
     size = min(len(member), len(nonmember))
@@ -44,8 +51,10 @@ def binary_attack_accuracy(member, nonmember, seed: int = 0, n_splits: int = 5,
     nonmember = nonmember[rng.choice(len(nonmember), size, replace=False)]
     x = np.clip(np.concatenate([member, nonmember]), -clip, clip)
     y = np.concatenate([np.ones(size), np.zeros(size)])
-    splits = StratifiedShuffleSplit(n_splits=n_splits, test_size=0.1, random_state=seed)
-    scores = [LogisticRegression().fit(x[train], y[train]).score(x[test], y[test])
+    test_size = max(0.1, 2 / len(x))  # at least one sample of each group held out
+    splits = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=seed)
+    attack = classifier or LogisticRegression()
+    scores = [attack.fit(x[train], y[train]).score(x[test], y[test])
               for train, test in splits.split(x, y)]
     return 100.0 * float(np.mean(scores)), 100.0 * float(np.std(scores))
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-from torch import nn
-
-from .._checks import check_choice
-from ..data.tasks import Task
 import numpy as np
 import torch
+from torch import nn
 
-from .core import accuracy, confidence, entropy, per_sample_loss, predict
-from .mia import (binary_attack_accuracy, class_threshold_efficacy, entropy_lr_mia,
+from .._checks import UnlearnbookError, check_choice
+from ..data.tasks import Task
+from .core import accuracy, confidence, embed, entropy, per_sample_loss, predict
+from .mia import (binary_attack_accuracy, class_threshold_efficacy, entropy_lr_mia, knn_attack,
                   svc_mia_efficacy)
+from .rebasin import aligned_distance
 
 Suite = Callable[[nn.Module, Task], dict[str, float]]
 _SUITES: dict[str, Suite] = {}
@@ -128,3 +128,120 @@ def loss_mia(model: nn.Module, task: Task, seed: int = 0) -> tuple[float, float]
     return binary_attack_accuracy(per_sample_loss(forget_logits, forget_labels).numpy(),
                                   per_sample_loss(test_logits[keep], test_labels[keep]).numpy(),
                                   seed=seed)
+
+
+Pairwise = Callable[[nn.Module, nn.Module, dict, dict, Task], dict[str, float]]
+_PAIRWISE: dict[str, Pairwise] = {}
+
+
+def pairwise(name: str) -> Callable[[Pairwise], Pairwise]:
+    """Register the oracle comparisons of suite ``name``: ``fn(model, oracle, scores,
+    oracle_scores, task)`` returns metrics that need both models (gaps, weight distance)."""
+    def wrap(fn: Pairwise) -> Pairwise:
+        _PAIRWISE[name] = fn
+        return fn
+    return wrap
+
+
+def compare(suite: str, model: nn.Module, oracle: nn.Module, scores: dict, oracle_scores: dict,
+            task: Task) -> dict[str, float]:
+    """The suite's oracle comparisons ({} for a suite that has none)."""
+    fn = _PAIRWISE.get(suite)
+    return {} if fn is None else fn(model, oracle, scores, oracle_scores, task)
+
+
+def interclass_confusion(logits: torch.Tensor, labels: torch.Tensor, classes: tuple[int, int]
+                         ) -> tuple[float, int]:
+    """SURE-T2 / SCRUB's IC test on samples with their true labels: IC-ERR = share of the samples
+    of the two confused classes predicted as anything but their label (a fraction); FGT-ERR =
+    count of a→b plus b→a predictions."""
+    first, second = classes
+    predicted = logits.argmax(1)
+    inside = (labels == first) | (labels == second)
+    ic = float((predicted[inside] != labels[inside]).float().mean()) if inside.any() else float("nan")
+    fgt = int(((labels == first) & (predicted == second)).sum()
+              + ((labels == second) & (predicted == first)).sum())
+    return ic, fgt
+
+
+def _true_retain_labels(task: Task) -> torch.Tensor:
+    """D_r's labels as they really are (only D_f was relabelled in the confusion scenario)."""
+    return task.retain.labels
+
+
+@suite("sure")
+def sure_suite(model: nn.Module, task: Task, seed: int = 0, neighbours: int = 5
+               ) -> dict[str, float]:
+    """SURE §3.2: ``RA``, ``UA`` (accuracy on D_f, not 100 − it), ``Utility`` (test accuracy,
+    all classes), ``CTA`` (test accuracy on the forgotten class, class scenarios); ``MIA_I`` =
+    Kurmanji's loss attack (D_f vs test samples of D_f's classes, accuracy %), ``MIA_II`` = the
+    confidence SVC (members: a random subset of D_r the size of the test set) with the share of
+    D_f called non-member, ``MIARS_I`` / ``MIARS_II`` = the same two attacks on penultimate
+    embeddings with a k-NN attacker (k = 5). Canary tasks add ``UA_in`` / ``UA_ood``; the
+    confusion task adds SURE-T2's errors and inter-class-confusion counts."""
+    scores, out = accuracies(model, task)
+    forget_logits, forget_labels = out["forget"]
+    test_logits, test_labels = out["test"]
+    retain_logits, retain_labels = out["retain"]
+    result = {"RA": scores["retain_acc"], "UA": scores["forget_acc"],
+              "Utility": scores["test_acc"]}
+    if "test_forget_acc" in scores:
+        result["CTA"] = scores["test_forget_acc"]
+    if task.forget_ood_mask is not None:
+        mask = torch.from_numpy(task.forget_ood_mask)
+        result["UA_in"] = accuracy(forget_logits[~mask], forget_labels[~mask])
+        result["UA_ood"] = accuracy(forget_logits[mask], forget_labels[mask])
+    same_class = torch.isin(test_labels, forget_labels.unique())
+    result["MIA_I"] = binary_attack_accuracy(
+        per_sample_loss(forget_logits, forget_labels).numpy(),
+        per_sample_loss(test_logits[same_class], test_labels[same_class]).numpy(), seed=seed)[0]
+    rng = np.random.RandomState(seed)
+    members = np.sort(rng.choice(len(retain_labels), min(len(retain_labels), len(test_labels)),
+                                 replace=False))
+    result["MIA_II"] = svc_mia_efficacy(
+        confidence(retain_logits[members], retain_labels[members]).numpy(),
+        confidence(test_logits, test_labels).numpy(),
+        confidence(forget_logits, forget_labels).numpy())
+    forget_embedding, test_embedding = embed(model, task.forget), embed(model, task.test)
+    balanced = min(len(forget_labels), int(same_class.sum()))
+    result["MIARS_I"] = binary_attack_accuracy(
+        forget_embedding.numpy(), test_embedding[same_class].numpy(), seed=seed,
+        classifier=knn_attack(min(neighbours, 2 * balanced - 2)))[0]
+    result["MIARS_II"] = svc_mia_efficacy(
+        embed(model, task.retain.subset(members)).numpy(), test_embedding.numpy(),
+        forget_embedding.numpy(), classifier=knn_attack(neighbours))
+    if task.scenario == "confusion":
+        classes = task.params["confusion_classes"]
+        result["retain_err"] = 100.0 - scores["retain_acc"]
+        result["forget_err"] = 100.0 - scores["forget_acc"]
+        result["test_err"] = 100.0 - scores["test_acc"]
+        result["ic_retain"], result["fgt_retain"] = interclass_confusion(
+            retain_logits, _true_retain_labels(task), classes)
+        result["ic_test"], result["fgt_test"] = interclass_confusion(test_logits, test_labels,
+                                                                     classes)
+    return result
+
+
+SURE_GAPS = ("RA", "UA", "Utility", "CTA", "UA_in", "UA_ood", "MIA_I", "MIA_II", "MIARS_I",
+             "MIARS_II")
+
+
+@pairwise("sure")
+def sure_pairwise(model: nn.Module, oracle: nn.Module, scores: dict, oracle_scores: dict,
+                  task: Task) -> dict[str, float]:
+    """Per run, against that run's oracle: ``d<metric>`` = |metric − oracle's| for every SURE
+    metric; ``Avg_error_gap`` = mean gap over UA, Utility, RA, CTA and MIARS-I (Fig. 5a); the
+    weight distance after Git Re-Basin alignment (``weight_distance`` of the penultimate layer,
+    ``weight_distance_all``); ``RRT`` = run time / the oracle's training time."""
+    gaps = {f"d{m}": abs(scores[m] - oracle_scores[m]) for m in SURE_GAPS
+            if m in scores and m in oracle_scores}
+    averaged = [gaps[f"d{m}"] for m in ("UA", "Utility", "RA", "CTA", "MIARS_I")
+                if f"d{m}" in gaps]
+    gaps["Avg_error_gap"] = float(np.mean(averaged))
+    try:
+        distance = aligned_distance(model, oracle)
+        gaps["weight_distance"], gaps["weight_distance_all"] = distance["layer"], distance["all"]
+    except UnlearnbookError:  # an architecture without a permutation spec (the ViT)
+        pass
+    gaps["RRT"] = model.unlearn_seconds / max(oracle.unlearn_seconds, 1e-9)
+    return gaps
