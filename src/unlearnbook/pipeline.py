@@ -8,6 +8,7 @@ import platform
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -194,6 +195,44 @@ def outcome(results: pd.DataFrame, method: str, metrics: list[str],
     return "\n".join(lines)
 
 
+def sensitivity_specs(method: str, factors: list[float], base_hp: dict | None = None
+                      ) -> list[MethodSpec]:
+    """SURE-F16: ``method`` on the grid lr × α, each a factor of its base value (``base_hp`` or
+    the registry default); labels ``<method>@lr=<factor>,alpha=<factor>``."""
+    base = {**method_registry.hyperparameters(method), **(base_hp or {})}
+    return [MethodSpec(method, f"{method}@lr={lr_factor:g},alpha={alpha_factor:g}",
+                       {**(base_hp or {}), "lr": base["lr"] * lr_factor,
+                        "alpha": min(1.0, base["alpha"] * alpha_factor)})
+            for lr_factor in factors for alpha_factor in factors]
+
+
+def embedding_map(models: dict[str, nn.Module], task: Task, seed: int = 0,
+                  max_other: int = 5000) -> pd.DataFrame:
+    """SURE-F6: a 2-D t-SNE (perplexity 30, PCA init, seeded) of each model's penultimate
+    embeddings of the training set; ``group`` is ``forget`` (D_f), ``forget class`` (retained
+    samples of D_f's classes) or ``other`` (the rest of D_r, at most ``max_other`` of them)."""
+    from sklearn.manifold import TSNE
+
+    from .metrics.core import embed
+
+    classes = torch.unique(task.forget.labels)
+    same = torch.isin(task.retain.labels, classes).numpy()
+    rng = np.random.RandomState(seed)
+    other = np.flatnonzero(~same)
+    other = np.sort(rng.choice(other, min(max_other, len(other)), replace=False))
+    keep = np.concatenate([np.flatnonzero(same), other])
+    groups = np.array(["forget"] * len(task.forget) + ["forget class"] * int(same.sum())
+                      + ["other"] * len(other))
+    frames = []
+    for label, model in models.items():
+        points = torch.cat([embed(model, task.forget), embed(model, task.retain.subset(keep))])
+        xy = TSNE(perplexity=min(30.0, len(points) - 1), init="pca",
+                  random_state=seed).fit_transform(points.numpy())
+        frames.append(pd.DataFrame({"label": label, "x": xy[:, 0], "y": xy[:, 1],
+                                    "group": groups}))
+    return pd.concat(frames, ignore_index=True)
+
+
 def hardware() -> str:
     """A one-line description of the machine, for result provenance."""
     device = default_device()
@@ -202,11 +241,18 @@ def hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()} threads"
 
 
-def save_results(frame: pd.DataFrame, output_dir: str | os.PathLike, task: Task) -> Path:
+def save_results(frame: pd.DataFrame, output_dir: str | os.PathLike, task: Task,
+                 extras: dict[str, pd.DataFrame | None] | None = None) -> Path:
     """Write ``results.csv`` (the frame plus the split seed, data source and hardware) and the
-    forget set, atomically, into ``output_dir``. The grid runner adds the run's parameters."""
+    forget set, atomically, into ``output_dir``. The grid runner adds the run's parameters.
+    ``extras``: further tables a figure needs (e.g. t-SNE coordinates), written as
+    ``extra_<name>.csv`` (None values are skipped); the book gathers them across runs."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for name, extra in (extras or {}).items():
+        if extra is not None:
+            with atomic_write(out / f"extra_{name}.csv") as tmp:
+                extra.to_csv(tmp, index=False)
     tidy = frame.assign(split_seed=task.seed, data_seed=task.data_seed, data_source=task.source,
                         hardware=hardware())
     write_text(out / "forget_set.json", json.dumps(forget_summary(task)))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.patches import FancyBboxPatch
@@ -118,3 +119,132 @@ def dau_schematic():
     return boxes_and_arrows(boxes, [(0, 1), (1, 2), (2, 3), (1, 4), (4, 5), (3, 5)],
                             "DAU (Figure 1, redrawn): attacker and defender updated in turn "
                             "(Algorithm 1)")
+
+
+def sure_schematic():
+    """SURE-F1: feature extractor, label predictor and domain classifier behind a GRL."""
+    boxes = [
+        ("retain set D_r\n(images, labels)", 0.1, 0.78),
+        ("forget set D_f (domain 1)\nvalidation set D_val\n(domain 0)", 0.1, 0.22),
+        ("feature extractor G_f\n(the network up to its\npenultimate layer)", 0.4, 0.5),
+        ("label predictor G_y\nCE on D_r (weight α)", 0.72, 0.78),
+        ("gradient reversal R\nforward x, backward −I", 0.66, 0.22),
+        ("domain classifier G_d\nBCE: D_f vs D_val\n(weight 1 − α)", 0.9, 0.22),
+    ]
+    return boxes_and_arrows(boxes, [(0, 2), (1, 2), (2, 3), (2, 4), (4, 5)],
+                            "SURE (Figure 1, redrawn): G_d learns to tell D_f from D_val; through R "
+                            "the features learn to hide it")
+
+
+def _value(frame: pd.DataFrame) -> str:
+    return "value" if "value" in frame else "mean"
+
+
+def epoch_curves(frame: pd.DataFrame, oracle: str = "retrain"):
+    """SURE-F7/F10: each method's accuracies after every unlearning epoch (``curve_<m>`` rows
+    with an ``epoch``); the oracle's final value as a grey dashed line."""
+    value = _value(frame)
+    curves = frame[frame["metric"].str.startswith("curve_")].copy()
+    if curves.empty:
+        return None
+    curves["metric"] = curves["metric"].str.removeprefix("curve_")
+    metrics = list(dict.fromkeys(curves["metric"]))
+    finals = frame[frame["label"].eq(oracle) & frame["metric"].isin(metrics)]
+    grid = sns.relplot(data=curves, x="epoch", y=value, hue="label", col="metric",
+                       col_order=metrics, kind="line", height=2.6, aspect=1.1,
+                       facet_kws={"sharey": False}, errorbar=None)
+    for metric, ax in grid.axes_dict.items():
+        for level in finals[finals["metric"] == metric][value]:
+            ax.axhline(level, color="grey", linestyle="--", linewidth=1)
+        ax.set_ylabel("accuracy (%)")
+    return grid
+
+
+def gap_bars(frame: pd.DataFrame, metrics: list[str], row: str | None = None,
+             order: list[str] | None = None):
+    """Bars of |method − oracle| per metric (SURE-F2, F4, F8, F11, F5b/c); ``row`` facets by a
+    column (e.g. the forget size); error bars are the std over runs when given."""
+    value = _value(frame)
+    data = frame[frame["metric"].isin(metrics)]
+    grid = sns.catplot(data=data, x="label", y=value, col="metric", col_order=metrics, row=row,
+                       kind="bar", order=order, height=2.6, aspect=1.15, sharey=False,
+                       color="#4c72b0", errorbar=None)
+    for ax in grid.axes.flat:
+        ax.tick_params(axis="x", rotation=60)
+        ax.set_xlabel("")
+        ax.set_ylabel("gap to oracle (points)")
+    return grid
+
+
+def radar(frame: pd.DataFrame, axes: list[str], title: str = "", ax=None):
+    """SURE-F3: per method, each axis's mean gap divided by the largest over methods (closer
+    to the centre is better)."""
+    table = frame.pivot_table(index="label", columns="metric", values=_value(frame))
+    axes = [a for a in axes if a in table]
+    normalised = table[axes] / table[axes].max().replace(0, 1)
+    angles = np.linspace(0, 2 * np.pi, len(axes), endpoint=False).tolist()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 4.2), subplot_kw={"polar": True})
+    for label, values in normalised.iterrows():
+        closed = values.tolist() + values.tolist()[:1]
+        ax.plot(angles + angles[:1], closed, linewidth=2.2 if label == "sure" else 1,
+                label=label)
+    ax.set_xticks(angles)
+    ax.set_xticklabels(axes, fontsize=8)
+    ax.set_yticklabels([])
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def embedding_panels(embedding: pd.DataFrame, columns: int = 4):
+    """SURE-F6: one t-SNE panel per model; red D_f, cyan retained samples of D_f's classes,
+    blue the other retained samples."""
+    colours = {"other": "#1f4e9c", "forget class": "#17becf", "forget": "#d62728"}
+    labels = list(dict.fromkeys(embedding["label"]))
+    rows = -(-len(labels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows), squeeze=False)
+    for ax, label in zip(axes.flat, labels):
+        part = embedding[embedding["label"] == label]
+        for group in ("other", "forget class", "forget"):
+            points = part[part["group"] == group]
+            ax.scatter(points["x"], points["y"], s=4 if group != "forget" else 14,
+                       c=colours[group], label=group, linewidths=0)
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(labels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, markerscale=2, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def sensitivity_heatmaps(frame: pd.DataFrame, metrics: list[str]):
+    """SURE-F16: one heat map per metric of its change from the tuned point over the lr × α
+    grid (rows: lr factor, columns: α factor)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.9), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        grid = frame[frame["metric"] == metric].pivot_table(index="lr", columns="alpha",
+                                                             values="delta")
+        sns.heatmap(grid, annot=True, fmt=".1f", cmap="vlag", center=0, ax=ax, cbar=False,
+                    annot_kws={"fontsize": 7})
+        ax.set_title(f"Δ{metric} (points)", fontsize=10)
+        ax.set_xlabel("α × tuned")
+        ax.set_ylabel("lr × tuned")
+    fig.tight_layout()
+    return fig
+
+
+def distance_scatter(frame: pd.DataFrame):
+    """SURE-F5a: per method, the aligned weight distance to the oracle against the Average
+    Error Gap."""
+    table = frame.pivot_table(index="label", columns="metric", values=_value(frame))
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    ax.scatter(table["weight_distance"], table["Avg_error_gap"], color="#4c72b0")
+    for label, row in table.iterrows():
+        ax.annotate(label, (row["weight_distance"], row["Avg_error_gap"]), fontsize=8,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("weight distance to the oracle (penultimate layer, aligned)")
+    ax.set_ylabel("Average Error Gap (points)")
+    fig.tight_layout()
+    return fig

@@ -20,7 +20,7 @@ from .._checks import UnlearnbookError, check_choice
 from ..io import atomic_write, write_text
 
 KEYS = ["paper", "profile", "group", "target", "dataset", "scenario", "arch_key", "arch",
-        "sparsity", "suite", "label", "method", "metric"]
+        "sparsity", "suite", "label", "method", "metric", "epoch"]
 SEED_COLUMNS = {"train": "train_seed", "split": "split_seed", "unlearn": "unlearn_seed"}
 MARKER = "DONE"
 MISSING = "–"
@@ -202,6 +202,20 @@ class BookData:
         if item.metrics:
             data = data[data["metric"].isin(item.metrics)]
         return data
+
+    def extra(self, name: str, paper: str) -> pd.DataFrame:
+        """A figure's extra table (``extra_<name>.csv`` of the runs), gathered across runs,
+        with ``run_id``."""
+        path = self.book_dir / "generated" / f"extra_{name}.csv"
+        frame = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["paper", "run_id"])
+        return frame[frame["paper"] == paper]
+
+    def hyperparameters(self, paper: str) -> pd.DataFrame:
+        """The hyper-parameters each method ran with, per (group, target, label), as JSON."""
+        path = self.book_dir / "generated" / "hyperparameters.csv"
+        frame = pd.read_csv(path) if path.exists() else pd.DataFrame(
+            columns=["paper", "group", "target", "label", "hp"])
+        return frame[frame["paper"] == paper]
 
     def paper(self, paper: str, item: Item) -> pd.DataFrame:
         """The paper's printed numbers for an item."""
@@ -434,7 +448,9 @@ def show(data: BookData, item_id: str) -> None:
     its verdict when it states a claim."""
     from IPython.display import Markdown, display
 
-    _, item = find_item(item_id)
+    report, item = find_item(item_id)
+    if item.unavailable and data.ours(report.name, item).empty:
+        display(Markdown(f"**Not produced in this build:** {item.unavailable}"))
     if item.figure is None or item.metrics or item.render is not None:
         display(table(data, item_id))
     if item.figure is not None:
@@ -464,6 +480,27 @@ def _tutorial(source: Path | None, target: Path, paper: str) -> None:
         nbformat.write(notebook, tmp)
 
 
+def _gather_extras(results: str | os.PathLike, profile: str, frame: pd.DataFrame,
+                   out: Path) -> None:
+    """Write ``hyperparameters.csv`` (what each method ran with) and concatenate every
+    finished run's ``extra_<name>.csv`` into ``out`` (tagged with paper and run id)."""
+    keys = ["paper", "group", "target", "label", "hp"]
+    used = (frame.reindex(columns=keys).drop_duplicates(keys[:4]) if not frame.empty
+            else pd.DataFrame(columns=keys))
+    with atomic_write(out / "hyperparameters.csv") as tmp:
+        used.to_csv(tmp, index=False)
+    runs = set(frame["run_id"]) if not frame.empty else set()
+    extras: dict[str, list[pd.DataFrame]] = {}
+    for path in sorted(Path(results, profile).glob("*/*/extra_*.csv")):
+        if path.parent.name in runs and (path.parent / MARKER).exists():
+            name = path.stem.removeprefix("extra_")
+            extras.setdefault(name, []).append(
+                pd.read_csv(path).assign(paper=path.parent.parent.name, run_id=path.parent.name))
+    for name, parts in extras.items():
+        with atomic_write(out / f"extra_{name}.csv") as tmp:
+            pd.concat(parts, ignore_index=True).to_csv(tmp, index=False)
+
+
 def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "results",
                  out: str | os.PathLike = "book/generated") -> str:
     """Aggregate a profile's finished runs into ``out`` (aggregate.csv, meta.json) and copy each
@@ -483,6 +520,7 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
             agg = report.derive(agg)
     with atomic_write(out / "aggregate.csv") as tmp:
         agg.to_csv(tmp, index=False)
+    _gather_extras(results, spec["name"], frame, out)
     meta = {"profile": spec["name"], "description": spec.get("description", ""),
             "built": time.strftime("%Y-%m-%d %H:%M"), "papers": {}}
     lines = []
