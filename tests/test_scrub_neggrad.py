@@ -5,9 +5,8 @@ from torch import nn
 
 import unlearnbook as ub
 from unlearnbook import UnlearnbookError
-from unlearnbook.methods.common import kl_temperature, proximal, step_lr
+from unlearnbook.methods.common import forget_validation, kl_temperature, proximal, step_lr
 from unlearnbook.methods.neggrad_plus import neggrad_plus_loss
-from unlearnbook.methods.common import forget_validation
 from unlearnbook.methods.scrub import rewind_epoch
 
 

@@ -1,0 +1,184 @@
+"""SURE and its baselines, metrics and protocol: math on cases with known answers, behaviour on
+digits, and early failures on bad input."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import unlearnbook as ub
+from unlearnbook import UnlearnbookError
+from unlearnbook.data.tasks import scramble
+from unlearnbook.epochs import selection_score, top_epochs
+from unlearnbook.methods.be_plus import expanded_logits
+from unlearnbook.methods.bs_plus import nearest_boundary_labels
+from unlearnbook.methods.l1sparse import l1_weight
+from unlearnbook.methods.rl import random_labels
+from unlearnbook.methods.sure import DomainClassifier, reverse_gradient, sure_loss
+from unlearnbook.metrics.mia import binary_attack_accuracy, knn_attack, svc_mia_efficacy
+from unlearnbook.metrics.rebasin import aligned_distance, apply_permutation, permutation_spec
+from unlearnbook.metrics.suites import interclass_confusion
+
+RECIPE = {"epochs": 10, "lr": 0.05, "batch_size": 64, "schedule": "cosine"}
+
+
+def test_gradient_reversal_flips_the_encoder_gradient_and_only_that():
+    torch.manual_seed(0)
+    features = torch.randn(6, 4, requires_grad=True)
+    domain = DomainClassifier(4)
+    direct = domain(features).sum()
+    grad_direct = torch.autograd.grad(direct, [features, *domain.parameters()])
+    reversed_ = domain(reverse_gradient(features, 1.0)).sum()
+    grad_reversed = torch.autograd.grad(reversed_, [features, *domain.parameters()])
+    assert torch.allclose(grad_reversed[0], -grad_direct[0])  # the encoder side flips
+    for a, b in zip(grad_direct[1:], grad_reversed[1:]):  # the classifier side does not
+        assert torch.allclose(a, b)
+    assert torch.equal(reverse_gradient(features), features)  # identity forward
+
+
+def test_sure_loss_weights_retain_and_domain_terms():
+    torch.manual_seed(0)
+    model = ub.models.build("smallcnn", 3, 1, seed=0)
+    domain = DomainClassifier(model.head.in_features)
+    x_r, y_r = torch.randn(5, 1, 8, 8), torch.randint(0, 3, (5,))
+    x_f, x_v = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
+    model.train()
+    ce_only = sure_loss(model, domain, x_r, y_r, x_f, x_v, 1.0, 0.0)
+    domain_only = sure_loss(model, domain, x_r, y_r, x_f, x_v, 0.0, 1.0)
+    mixed = sure_loss(model, domain, x_r, y_r, x_f, x_v, 0.3, 0.7)
+    assert mixed.item() == pytest.approx(0.3 * ce_only.item() + 0.7 * domain_only.item(), rel=1e-5)
+    assert domain_only.item() > 0
+
+
+@pytest.mark.parametrize("arch,kwargs,shape", [("smallcnn", {}, (3, 1, 8, 8)),
+                                               ("resnet18", {"width": 4}, (3, 3, 32, 32)),
+                                               ("allcnn", {"filters": 0.1}, (3, 3, 32, 32))])
+def test_weight_matching_recovers_a_permutation(arch, kwargs, shape):
+    model = ub.models.build(arch, 10, shape[1], seed=0, **kwargs)
+    for module in model.modules():  # non-trivial BatchNorm statistics
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.normal_()
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.normal_()
+    model.eval()
+    spec = permutation_spec(model)
+    generator = torch.Generator().manual_seed(1)
+    perms = {name: torch.randperm(model.state_dict()[pairs[0][0]].shape[pairs[0][1]],
+                                  generator=generator) for name, pairs in spec.axes.items()}
+    permuted = ub.models.build(arch, 10, shape[1], **kwargs)
+    permuted.load_state_dict(apply_permutation(spec, model.state_dict(), perms))
+    permuted.eval()
+    x = torch.randn(shape)
+    assert torch.allclose(model(x), permuted(x), atol=1e-4)  # the same function
+    raw = sum(((a - b) ** 2).sum() for a, b in zip(model.parameters(), permuted.parameters()))
+    assert raw > 1.0  # the weights differ before alignment
+    distance = aligned_distance(permuted, model)
+    assert distance["all"] == pytest.approx(0.0, abs=1e-6)
+    other = ub.models.build(arch, 10, shape[1], seed=5, **kwargs)
+    assert aligned_distance(other, model)["all"] > 1.0
+
+
+def test_knn_attacks_are_at_chance_on_identical_distributions():
+    rng = np.random.RandomState(0)
+    members, nonmembers = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    accuracy, _ = binary_attack_accuracy(members, nonmembers, classifier=knn_attack(5))
+    assert 35 <= accuracy <= 65
+    separable, _ = binary_attack_accuracy(members + 5, nonmembers, classifier=knn_attack(5))
+    assert separable > 95
+    efficacy = svc_mia_efficacy(members, nonmembers, rng.normal(size=(200, 8)),
+                                classifier=knn_attack(5))
+    assert 35 <= efficacy <= 65
+
+
+def test_baseline_helpers():
+    assert l1_weight(1.0, 1, 10) == 1.0 and l1_weight(1.0, 10, 10) == pytest.approx(0.1)
+    labels = random_labels(20_000, 10, torch.Generator().manual_seed(0))
+    counts = torch.bincount(labels, minlength=10).float()
+    assert counts.min() > 1800 and counts.max() < 2200  # uniform, true label included
+    model = ub.models.build("smallcnn", 4, 1, seed=0).eval()
+    extra = nn.Linear(model.head.in_features, 1)
+    assert expanded_logits(model, extra, torch.randn(2, 1, 8, 8)).shape == (2, 5)
+    mean, std = torch.tensor([0.5]).view(1, 1, 1, 1), torch.tensor([0.25]).view(1, 1, 1, 1)
+    x = (torch.rand(6, 1, 8, 8) - mean) / std
+    labels = nearest_boundary_labels(model, x, torch.zeros(6, dtype=torch.long), mean, std)
+    assert labels.shape == (6,) and int(labels.max()) < 4
+
+
+def test_interclass_confusion_counts():
+    labels = torch.tensor([0, 0, 1, 1, 2])
+    logits = nn.functional.one_hot(torch.tensor([1, 0, 0, 2, 2]), 3).float()
+    ic, fgt = interclass_confusion(logits, labels, (0, 1))
+    assert ic == pytest.approx(3 / 4) and fgt == 2
+
+
+def test_scramble_keeps_the_pixels_and_destroys_the_structure():
+    image = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
+    scrambled = scramble(image, np.random.RandomState(0))
+    assert sorted(scrambled.ravel()) == sorted(image.ravel())
+    assert not np.array_equal(scrambled, image)
+    assert np.array_equal(scrambled[1] - scrambled[0], np.full((4, 4), 16))  # channels alike
+
+
+def test_epoch_selection_rules():
+    reference = {"RA": 100.0, "UA": 80.0, "Utility": 90.0}
+    scores = {"RA": 98.0, "UA": 84.0, "Utility": 90.0, "val_error": 10.0}
+    assert selection_score(scores, reference, "oracle") == pytest.approx(2.0)
+    assert selection_score(scores, None, "val") == pytest.approx(abs(16.0 - 10.0) + 2.0)
+    curves = pd.DataFrame({"epoch": [1, 2, 3, 4, 5, 6], "RA": range(6)})
+    top = top_epochs(curves, pd.Series([5.0, 1.0, 3.0, 0.5, 9.0, 2.0]), k=3)
+    assert sorted(top["epoch"]) == [2, 4, 6]
+
+
+@pytest.fixture(scope="module")
+def canary_task():
+    return ub.data.make_task("digits", "scrambled", forget_size=20, canary_count=20,
+                             val_fraction=0.2)
+
+
+def test_sure_forgets_memorised_canaries(canary_task):
+    original = ub.pipeline.original_model(canary_task, "smallcnn", {},
+                                          {**RECIPE, "epochs": 15}, progress=False)
+    before = ub.metrics.evaluate(original, canary_task, "sure")
+    assert before["UA_ood"] == 100.0  # the canaries are memorised
+    after = ub.metrics.evaluate(ub.methods.unlearn("sure", original, canary_task, progress=False),
+                                canary_task, "sure")
+    assert before["UA"] - after["UA"] >= 50
+    assert abs(before["Utility"] - after["Utility"]) <= 3
+
+
+def test_run_methods_selects_epochs_and_compares_with_the_oracle():
+    task = ub.data.make_task("digits", "partial", forget_class=5, forget_size=10,
+                             val_fraction=0.2)
+    original = ub.pipeline.original_model(task, "smallcnn", {}, RECIPE, progress=False)
+    specs = ub.pipeline.method_specs(["sure", "retrain", {"name": "scrub_r", "label": "scrub"}],
+                                     {"sure": {"epochs": 3}, "scrub_r": {"epochs": 3}})
+    results, models = ub.pipeline.run_methods(original, task, specs, "sure",
+                                              select_epoch="oracle", progress=False)
+    final = results[results["epoch"].isna()].pivot_table(index="label", columns="metric",
+                                                         values="value")
+    assert final.loc["retrain", "dRA"] == 0 and final.loc["retrain", "RRT"] == 1
+    assert {"dUA_top5", "weight_distance", "Avg_error_gap", "CTA"} <= set(final.columns)
+    curves = results[results["metric"] == "curve_UA"]
+    assert sorted(curves[curves["label"] == "sure"]["epoch"]) == [1, 2, 3]
+    best = int(final.loc["sure", "best_epoch"])
+    curve = models["sure"].unlearn_info["curves"].set_index("epoch")
+    assert curve.loc[best, "score"] == curve["score"].min()  # the best epoch was restored
+    assert final.loc["sure", "UA"] == pytest.approx(curve.loc[best, "UA"])
+    assert models["scrub"].unlearn_info["epoch"] == final.loc["scrub", "best_epoch"]
+
+
+def test_bad_inputs_fail_early():
+    no_val = ub.data.make_task("digits", "random", forget_size=10, val_fraction=0.0)
+    model = ub.models.build("smallcnn", 10, 1, seed=0)
+    with pytest.raises(UnlearnbookError, match="needs a validation set"):
+        ub.methods.unlearn("sure", model, no_val)
+    with pytest.raises(UnlearnbookError, match="canary_count"):
+        ub.data.make_task("digits", "scrambled", forget_size=5, canary_count=6)
+    with pytest.raises(UnlearnbookError, match="larger than what exists"):
+        ub.data.make_task("digits", "partial", forget_class=5, forget_size=10_000)
+    task = ub.data.make_task("digits", "random", forget_size=10, val_fraction=0.2)
+    with pytest.raises(UnlearnbookError, match="needs the oracle"):
+        ub.pipeline.run_methods(model, task, ub.pipeline.method_specs(["sure"]), "sure",
+                                select_epoch="oracle")
+    with pytest.raises(UnlearnbookError, match="unknown metric suite"):
+        ub.metrics.evaluate(model, task, suite="nope")
