@@ -67,7 +67,7 @@ def test_notebook_runs_under_papermill(paper, tmp_path):
     for column in ("train_seed", "split_seed", "unlearn_seed", "seconds", "hp", "suite",
                    "data_source", "hardware"):
         assert column in results.columns
-    keys = ["label", "suite", "metric"] + (["sparsity"] if "sparsity" in results else [])
+    keys = ["label", "suite", "metric"] + [k for k in ("sparsity", "epoch") if k in results]
     assert len(results) == results[keys].drop_duplicates().shape[0]
     assert json.loads((out / "forget_set.json").read_text())["dataset"] == "digits"
     outputs = [json.dumps(o) for c in json.loads((tmp_path / "executed.ipynb").read_text())[

@@ -36,6 +36,11 @@ def _spread(frame: pd.DataFrame, labels, metrics) -> float:
     return float(part["std"].fillna(0.0).max()) if not part.empty else 0.0
 
 
+def _wins(table: pd.DataFrame, method: str = "sure") -> int:
+    """On how many columns ``method`` is at most every rival (ties count as wins)."""
+    return int(sum(table.loc[method, c] <= table[c].drop(method).min() for c in table))
+
+
 def smallest_gaps(metrics: tuple[str, ...], method: str = "sure"):
     """Check: per setting, ``method`` has the smallest gap on every one of ``metrics``
     (effect: the smallest margin to the best rival, in points)."""
@@ -67,11 +72,11 @@ def best_overall(frame: pd.DataFrame) -> list[SettingCheck]:
         for target, table in _means(frame).groupby(level="target"):
             table = table.droplevel("target")
             table = table.loc[[l for l in T1_METHODS if l in table.index],
-                              [m for m in metrics if m in table]]
+                              [m for m in metrics if m in table]].dropna(axis=1, how="all")
             if "sure" not in table.index or len(table) < 2 or table.empty:
                 continue
             mean = table.mean(axis=1)
-            wins = int(sum(table[m].idxmin() == "sure" for m in table))
+            wins = _wins(table)
             effect = float(mean.drop("sure").min() - mean["sure"])
             holds = effect >= 0 and wins >= min(3, len(table.columns))
             checks.append(SettingCheck(
@@ -105,11 +110,11 @@ def radar_summary(frame: pd.DataFrame) -> list[SettingCheck]:
     axes = [a for a in RADAR if a != "RRT"]
     for target, table in _means(frame).groupby(level="target"):
         table = table.droplevel("target").drop(index="retrain", errors="ignore")
-        table = table[[a for a in axes if a in table]]
-        if "sure" not in table.index or len(table) < 2:
+        table = table[[a for a in axes if a in table]].dropna(axis=1, how="all")
+        if "sure" not in table.index or len(table) < 2 or table.empty:
             continue
         normalised = table / table.max().replace(0, 1)
-        wins = int(sum(normalised[a].idxmin() == "sure" for a in normalised))
+        wins = _wins(normalised)
         mean = normalised.mean(axis=1)
         effect = 100 * float(mean.drop("sure").min() - mean["sure"])
         holds = effect >= 0 and 2 * wins >= len(normalised.columns)
