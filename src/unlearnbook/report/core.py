@@ -281,8 +281,10 @@ def _cells(frame: pd.DataFrame, source: str, rows: list[str]) -> pd.DataFrame:
     return frame.assign(cell=text, source=source)
 
 
-def table_frame(data: BookData, item_id: str) -> pd.DataFrame:
-    """An item as a frame: rows (row keys..., method), columns (metric, ours | paper)."""
+def table_frame(data: BookData, item_id: str, metrics: tuple[str, ...] | None = None
+                ) -> pd.DataFrame:
+    """An item as a frame: rows (row keys..., method), columns (metric, ours | paper);
+    ``metrics`` restricts the columns to a subset of the item's."""
     report, item = find_item(item_id)
     rows = list(item.rows)
     ours, paper = data.ours(report.name, item), data.paper(report.name, item)
@@ -309,7 +311,7 @@ def table_frame(data: BookData, item_id: str) -> pd.DataFrame:
     cells["label"] = pd.Categorical(cells["label"], order, ordered=True)
     table = cells.pivot_table(index=rows + ["label"], columns=["metric", "source"],
                               values="cell", aggfunc="first", observed=True)
-    metrics = [m for m in (item.metrics or dict.fromkeys(cells["metric"]))
+    metrics = [m for m in (metrics or item.metrics or dict.fromkeys(cells["metric"]))
                if m in table.columns.get_level_values(0)]
     columns = [(m, s) for m in metrics for s in ("ours", "paper") if (m, s) in table.columns]
     table = table.reindex(columns=pd.MultiIndex.from_tuples(columns)).fillna(MISSING)
@@ -326,13 +328,14 @@ TABLE_STYLES = [
 ]
 
 
-def table(data: BookData, item_id: str):
+def table(data: BookData, item_id: str, metrics: tuple[str, ...] | None = None,
+          caption: bool = True):
     """An item as a styled HTML table: the paper's method bold and shaded, its caption naming
-    the profile, data and seeds behind our numbers."""
+    the profile, data and seeds behind our numbers (``metrics``: a subset of the columns)."""
     report, item = find_item(item_id)
     if item.render is not None:
         return item.render(data, item)
-    frame = table_frame(data, item_id)
+    frame = table_frame(data, item_id, metrics)
     if frame.empty:
         frame = pd.DataFrame({"": [f"no numbers in this build or in the paper for {item_id}"]})
         return frame.style.hide(axis="index").set_caption(data.caption(report.name, item))
@@ -347,7 +350,8 @@ def table(data: BookData, item_id: str):
 
     styler = frame.style.apply(highlight, axis=1)
     styler = styler.hide(axis="index", names=True).hide(axis="columns", names=True)
-    styler = styler.set_caption(data.caption(report.name, item))
+    if caption:
+        styler = styler.set_caption(data.caption(report.name, item))
     return styler.set_table_styles(TABLE_STYLES)
 
 
@@ -443,6 +447,9 @@ def html_table(frame: pd.DataFrame):
         {"selector": "td:first-child", "props": "white-space: nowrap;"}])
 
 
+WIDE = 5  # tables with more metrics than this are shown in two halves
+
+
 def show(data: BookData, item_id: str) -> None:
     """Display an item in a chapter: its table (unless it is a figure only), its figure, and
     its verdict when it states a claim."""
@@ -451,8 +458,15 @@ def show(data: BookData, item_id: str) -> None:
     report, item = find_item(item_id)
     if item.unavailable and data.ours(report.name, item).empty:
         display(Markdown(f"**Not produced in this build:** {item.unavailable}"))
-    if item.figure is None or item.metrics or item.render is not None:
-        display(table(data, item_id))
+        if data.paper(report.name, item).empty:
+            return
+    if item.render is not None or len(item.metrics) <= WIDE:
+        if item.figure is None or item.metrics or item.render is not None:
+            display(table(data, item_id))
+    else:  # a wide table in two halves, so that every column fits the page
+        half = -(-len(item.metrics) // 2)
+        display(table(data, item_id, item.metrics[:half]))
+        display(table(data, item_id, item.metrics[half:], caption=False))
     if item.figure is not None:
         figure(data, item_id)
     if item.claim is not None:

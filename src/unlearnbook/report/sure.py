@@ -364,7 +364,7 @@ def hyperparameter_table(data: BookData, item: Item):
     frame = frame.reindex(columns=[(p, s) for p in HP_NAMES for s in ("ours", "paper")
                                    if (p, s) in frame.columns]).reindex(METHODS)
     caption = data.caption("sure", item) + (" Ours: the values the runs used (decay epochs and "
-                                            "epochs scaled to the profile); paper: as printed.")
+                                            "epochs scaled to the profile).")
     from .core import TABLE_STYLES
 
     return frame.style.set_caption(caption).set_table_styles(TABLE_STYLES).hide(
