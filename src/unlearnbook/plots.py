@@ -226,8 +226,9 @@ def sensitivity_heatmaps(frame: pd.DataFrame, metrics: list[str]):
     for ax, metric in zip(axes.flat, metrics):
         grid = frame[frame["metric"] == metric].pivot_table(index="lr", columns="alpha",
                                                              values="delta")
-        sns.heatmap(grid, annot=True, fmt=".1f", cmap="vlag", center=0, ax=ax, cbar=False,
-                    annot_kws={"fontsize": 7})
+        limit = max(1.0, float(grid.abs().max().max()))
+        sns.heatmap(grid, annot=True, fmt=".1f", cmap="vlag", vmin=-limit, vmax=limit, ax=ax,
+                    cbar=False, annot_kws={"fontsize": 7})
         ax.set_title(f"Δ{metric} (points)", fontsize=10)
         ax.set_xlabel("α × tuned")
         ax.set_ylabel("lr × tuned")
