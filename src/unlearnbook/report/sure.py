@@ -87,10 +87,15 @@ def best_overall(frame: pd.DataFrame) -> list[SettingCheck]:
 
 
 def resolves_confusion(frame: pd.DataFrame) -> list[SettingCheck]:
-    """S2 (T2): SURE and L1Sparse have the two lowest retain + forget + test errors."""
+    """S2 (T2): SURE and L1Sparse have the two lowest retain + forget + test errors. A setting
+    where every model, the oracle included, has the same forget error (the original never learnt
+    the swapped labels: no model predicts them for 10% of D_f) is not tested."""
     checks = []
     for target, table in _means(frame).groupby(level="target"):
-        table = table.droplevel("target").drop(index="retrain", errors="ignore")
+        table = table.droplevel("target")
+        if "forget_err" in table and table["forget_err"].min() >= 90:
+            continue
+        table = table.drop(index="retrain", errors="ignore")
         if not {"sure", "l1sparse"} <= set(table.index):
             continue
         total = table[["retain_err", "forget_err", "test_err"]].sum(axis=1).sort_values()
@@ -447,7 +452,10 @@ REPORT = register_paper(PaperReport(
         Item("SURE-T2", "resolving confusion", {"group": ["confusion"]}, T2_METRICS,
              labels=METHODS,
              claim=Claim("SURE and L1Sparse are the top two at resolving confusion.",
-                         resolves_confusion)),
+                         resolves_confusion),
+             unavailable="In this build the original model did not learn the swapped labels "
+                         "(no model predicts them for even 10% of D_f), so "
+                         "there is no confusion to resolve; the cpu and paper profiles test it."),
         Item("SURE-T3", "hyper-parameters, random forgetting", {"group": ["random"]},
              render=hyperparameter_table),
         Item("SURE-T4", "hyper-parameters, partial class", {"group": ["partial"]},
