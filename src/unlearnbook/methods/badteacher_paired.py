@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 
-import torch
 from torch import nn
 
 from ..models import rebuild

@@ -2,14 +2,16 @@
 |method − oracle| computed per run and then averaged, as the paper reports them."""
 from __future__ import annotations
 
+import json
 import re
 
-import numpy as np
+import matplotlib.pyplot as plt
 import pandas as pd
 from scipy.stats import spearmanr
 
 from .. import plots
-from .core import BookData, Claim, Item, PaperReport, SettingCheck, register_paper
+from .core import (TABLE_STYLES, BookData, Claim, Item, PaperReport, SettingCheck,
+                   register_paper)
 
 METHODS = ("sure", "l1sparse", "scrub", "finetune", "badteacher", "be_plus", "bs_plus", "rl",
            "neggrad_plus")
@@ -265,8 +267,6 @@ def radar_figure(data: BookData, item: Item):
     targets = list(dict.fromkeys(ours["target"]))
     if not targets:
         return None
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 4.2),
                              subplot_kw={"polar": True}, squeeze=False)
     for ax, target in zip(axes.flat, targets):
@@ -344,8 +344,6 @@ REGISTRY_NAME = {"scrub": "scrub_r", "badteacher": "badteacher_paired"}
 
 def hyperparameter_table(data: BookData, item: Item):
     """Ours (the values our runs used, from their records) beside the paper's table."""
-    import json
-
     used = data.hyperparameters("sure")
     used = used[used["group"].isin(item.select.get("group", []))]
     paper = data.paper("sure", Item(item.id, ""))
@@ -370,8 +368,6 @@ def hyperparameter_table(data: BookData, item: Item):
                                    if (p, s) in frame.columns]).reindex(METHODS)
     caption = data.caption("sure", item) + (" Ours: the values the runs used (decay epochs and "
                                             "epochs scaled to the profile).")
-    from .core import TABLE_STYLES
-
     return frame.style.set_caption(caption).set_table_styles(TABLE_STYLES).hide(
         axis="columns", names=True)
 
