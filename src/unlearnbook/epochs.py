@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 
 from ._checks import check_choice
 from .data.tasks import Task
 from .methods.common import forget_validation
 from .metrics.core import accuracy, predict
+from .metrics.suites import accuracies
 
 SELECTIONS = ("oracle", "val", "last")
 CURVE_METRICS = ("RA", "UA", "Utility", "CTA")
@@ -30,13 +30,10 @@ CURVE_METRICS = ("RA", "UA", "Utility", "CTA")
 def epoch_scores(model: nn.Module, task: Task) -> dict[str, float]:
     """RA, UA, Utility (and CTA when a class is forgotten) in percent, plus ``val_error`` on the
     validation samples of D_f's classes: what selection reads after every epoch."""
-    test_logits, test_labels = predict(model, task.test)
-    scores = {"RA": accuracy(*predict(model, task.retain)),
-              "UA": accuracy(*predict(model, task.forget)),
-              "Utility": accuracy(test_logits, test_labels)}
-    if task.test_forget_mask is not None:
-        mask = torch.from_numpy(task.test_forget_mask)
-        scores["CTA"] = accuracy(test_logits[mask], test_labels[mask])
+    computed, _ = accuracies(model, task)
+    names = {"retain_acc": "RA", "forget_acc": "UA", "test_acc": "Utility",
+             "test_forget_acc": "CTA"}
+    scores = {name: computed[key] for key, name in names.items() if key in computed}
     unseen = forget_validation(task)
     scores["val_error"] = 100.0 - accuracy(*predict(model, unseen)) if len(unseen) else np.nan
     return scores

@@ -122,8 +122,13 @@ def loss_mia(model: nn.Module, task: Task, seed: int = 0) -> tuple[float, float]
     """Loss-based MIA (Kurmanji et al.): per-sample losses of D_f (members) vs test samples of
     the classes present in D_f (non-members), balanced, logistic regression over 5 splits;
     mean and std accuracy in percent (50% = indistinguishable)."""
-    forget_logits, forget_labels = predict(model, task.forget)
-    test_logits, test_labels = predict(model, task.test)
+    return loss_attack(*predict(model, task.forget), *predict(model, task.test), seed=seed)
+
+
+def loss_attack(forget_logits: torch.Tensor, forget_labels: torch.Tensor,
+                test_logits: torch.Tensor, test_labels: torch.Tensor, seed: int = 0
+                ) -> tuple[float, float]:
+    """:func:`loss_mia` on logits already computed (D_f vs the test samples of D_f's classes)."""
     keep = torch.isin(test_labels, forget_labels.unique())
     return binary_attack_accuracy(per_sample_loss(forget_logits, forget_labels).numpy(),
                                   per_sample_loss(test_logits[keep], test_labels[keep]).numpy(),
@@ -187,9 +192,8 @@ def sure_suite(model: nn.Module, task: Task, seed: int = 0, neighbours: int = 5
         result["UA_in"] = accuracy(forget_logits[~mask], forget_labels[~mask])
         result["UA_ood"] = accuracy(forget_logits[mask], forget_labels[mask])
     same_class = torch.isin(test_labels, forget_labels.unique())
-    result["MIA_I"] = binary_attack_accuracy(
-        per_sample_loss(forget_logits, forget_labels).numpy(),
-        per_sample_loss(test_logits[same_class], test_labels[same_class]).numpy(), seed=seed)[0]
+    result["MIA_I"] = loss_attack(forget_logits, forget_labels, test_logits, test_labels,
+                                  seed=seed)[0]
     rng = np.random.RandomState(seed)
     members = np.sort(rng.choice(len(retain_labels), min(len(retain_labels), len(test_labels)),
                                  replace=False))

@@ -278,9 +278,7 @@ def radar_figure(data: BookData, item: Item):
 
 
 def curves_figure(data: BookData, item: Item):
-    rows = data.aggregate[(data.aggregate["paper"] == "sure")]
-    for column, allowed in item.select.items():
-        rows = rows[rows[column].isin(allowed)]
+    rows = data.ours("sure", item)
     curves = rows[rows["metric"].str.startswith("curve_") | rows["label"].eq("retrain")]
     if curves.empty:
         return None
