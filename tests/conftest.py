@@ -33,7 +33,7 @@ FAST_HP = {"finetune": dict(epochs=1), "amnesiac": dict(epochs=1), "lfssd": dict
            "ft": dict(epochs=1), "iu": dict(samples=20), "neggrad_plus": dict(epochs=2),
            "dau": dict(batch_size=64, epochs=0.2, pretrain_iterations=5),
            **{name: dict(epochs=2) for name in ("sure", "l1sparse", "rl", "be_plus", "bs_plus",
-                                                "badteacher_paired")}}
+                                                "badteacher_paired", "cfk", "euk")}}
 
 
 @pytest.fixture(scope="session")

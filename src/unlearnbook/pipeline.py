@@ -16,14 +16,14 @@ from tqdm import tqdm
 
 from . import methods as method_registry
 from ._checks import UnlearnbookError, check_choice
-from .data.tasks import Task, forget_summary
+from .data.tasks import Task, forget_summary, training_set
 from .device import default_device
 from .epochs import CURVE_METRICS, SELECTIONS, EpochTracker, epoch_scores, top_epochs
 from .io import atomic_write, write_text
 from .metrics.suites import compare, evaluate, suites as metric_suites
 from .models import build
 from .prune import apply_masks, magnitude_masks
-from .train import Recipe, fit, progress_enabled
+from .train import Recipe, cache_dir, fit, progress_enabled, state_hash
 
 
 @dataclass
@@ -53,17 +53,56 @@ def method_specs(methods: list | None, method_hp: dict | None = None) -> list[Me
     return specs
 
 
+PRETRAIN_KEYS = ("dataset", "classes", "train_per_class", "recipe", "seed")
+
+
+def pretrained_start(task: Task, arch: str, arch_kwargs: dict, pretrain: dict,
+                     train_seed: int = 0, progress: bool | None = None,
+                     root: str | os.PathLike | None = None) -> nn.Module:
+    """The SCRUB protocol's starting point (AdaProb §5.2): ``arch`` pre-trained on another
+    dataset (``pretrain``: ``dataset``, optional ``classes`` / ``train_per_class``, its
+    ``recipe`` and ``seed``; cached like any training), then its head replaced by a fresh one
+    for ``task`` (initialised with ``train_seed``). The result is saved as an initial-weights
+    file named by its content, so :func:`~unlearnbook.models.rebuild` (the oracle's retraining,
+    EU-k's reset) starts from exactly these weights."""
+    unknown = sorted(set(pretrain) - set(PRETRAIN_KEYS))
+    if unknown or "dataset" not in pretrain or "recipe" not in pretrain:
+        raise UnlearnbookError(f"bad pretrain {pretrain!r}: unknown {unknown}; allowed keys: "
+                               f"{', '.join(PRETRAIN_KEYS)} (dataset and recipe required)")
+    source = training_set(pretrain["dataset"], classes=pretrain.get("classes"),
+                          train_per_class=pretrain.get("train_per_class"), root=root)
+    seed = int(pretrain.get("seed", 0))
+    source_classes = int(source.labels.max()) + 1
+    backbone = build(arch, source_classes, task.in_channels, seed=seed, **arch_kwargs)
+    backbone = fit(backbone, source, Recipe.from_dict(pretrain["recipe"]), seed=seed,
+                   progress=progress, desc="pre-train")
+    start = build(arch, task.num_classes, task.in_channels, seed=train_seed, **arch_kwargs)
+    start.load_state_dict({k: v for k, v in backbone.state_dict().items()
+                           if not k.startswith("head.")}, strict=False)
+    path = cache_dir() / "init" / f"{state_hash(start)}.pt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as tmp:
+            torch.save(start.state_dict(), tmp)
+    return build(arch, task.num_classes, task.in_channels, weights=path, **arch_kwargs)
+
+
 def original_model(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Recipe,
                    train_seed: int = 0, progress: bool | None = None, sparsity: float = 0.0,
-                   rewind_epoch: int = 8) -> nn.Module:
+                   rewind_epoch: int = 8, pretrain: dict | None = None,
+                   root: str | os.PathLike | None = None) -> nn.Module:
     """The model trained on ``task.train`` (from the checkpoint cache when it exists).
 
     With ``sparsity`` > 0: one-shot magnitude pruning with rewinding (Unlearn-Sparse OMP): train
     dense, prune that fraction of conv weights globally by magnitude, rewind the surviving weights
-    to their values at ``rewind_epoch`` and train on from there with the masks fixed.
+    to their values at ``rewind_epoch`` and train on from there with the masks fixed. With
+    ``pretrain``: start from :func:`pretrained_start` instead of a random initialisation.
     """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_dict(recipe)
-    model = build(arch, task.num_classes, task.in_channels, seed=train_seed, **arch_kwargs)
+    if pretrain:
+        model = pretrained_start(task, arch, arch_kwargs, pretrain, train_seed, progress, root)
+    else:
+        model = build(arch, task.num_classes, task.in_channels, seed=train_seed, **arch_kwargs)
     dense = fit(model, task.train, recipe, seed=train_seed, progress=progress, desc="original")
     if not sparsity:
         return dense

@@ -32,7 +32,9 @@ class Recipe:
 
     ``start_epoch`` / ``stop_epoch`` train only part of the schedule (epochs are still counted
     against ``epochs``): the first gives learning-rate rewinding after pruning, the second the
-    early "rewind point" of a run.
+    early "rewind point" of a run. The SCRUB protocol (AdaProb's tables) adds ``l2_init``, a loss
+    term l2_init/2·‖θ − θ_start‖² (with ``weight_decay`` 0), and ``freeze_bn`` (BatchNorm in eval
+    mode while training).
     """
 
     epochs: int = 10
@@ -51,6 +53,8 @@ class Recipe:
     flip: bool = True
     start_epoch: int = 0
     stop_epoch: int | None = None
+    l2_init: float = 0.0
+    freeze_bn: bool = False
 
     def __post_init__(self) -> None:
         check_choice("schedule", self.schedule, SCHEDULES)
@@ -85,11 +89,30 @@ def cache_key(model: nn.Module, dataset, recipe: Recipe, seed: int) -> str:
     """Hash of everything that determines a trained model: architecture, initial weights, data
     (content, so split and forget set are covered), recipe, seed and training-code version."""
     blob = json.dumps({
-        "spec": getattr(model, "spec", type(model).__name__), "init": state_hash(model),
-        "data": dataset_fingerprint(dataset), "recipe": asdict(recipe), "seed": seed,
+        "spec": _spec_key(model), "init": state_hash(model),
+        "data": dataset_fingerprint(dataset), "recipe": recipe_key(recipe), "seed": seed,
         "code": TRAIN_CODE_VERSION, "torch": torch.__version__.split("+")[0],
     }, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+#: Recipe fields added after checkpoints were cached: in the key only when not at their default,
+#: so existing checkpoints stay valid.
+_LATE_FIELDS = {"l2_init": 0.0, "freeze_bn": False}
+
+
+def recipe_key(recipe: Recipe) -> dict:
+    """The recipe's fields as they enter :func:`cache_key`."""
+    return {k: v for k, v in asdict(recipe).items()
+            if k not in _LATE_FIELDS or v != _LATE_FIELDS[k]}
+
+
+def _spec_key(model: nn.Module):
+    """The architecture spec without the path of its initial weights (``init`` hashes them)."""
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        return type(model).__name__
+    return {k: v for k, v in spec.items() if k != "weights"}
 
 
 @dataclass
@@ -156,6 +179,11 @@ def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generato
     return x
 
 
+def proximal(model: nn.Module, start: list[torch.Tensor]) -> torch.Tensor:
+    """½ Σ ‖θ − θ_start‖²: the SCRUB protocol's L2 pull toward the starting weights."""
+    return 0.5 * sum(((p - s) ** 2).sum() for p, s in zip(model.parameters(), start))
+
+
 def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
@@ -196,7 +224,8 @@ def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool 
         optimizer, lambda step: lr_factor(recipe, step + offset, steps_per_epoch))
     losses: list[float] = []
     start = time.perf_counter()
-    model.train()
+    start_weights = [p.detach().clone() for p in model.parameters()] if recipe.l2_init else None
+    model.train(not recipe.freeze_bn)
     stop = recipe.epochs if recipe.stop_epoch is None else recipe.stop_epoch
     bar = tqdm(range(recipe.start_epoch, stop), desc=desc, disable=not progress_enabled(progress),
                leave=False)
@@ -207,6 +236,8 @@ def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool 
             if recipe.augment:
                 x = augment(x, recipe.crop_padding, recipe.flip, generator)
             loss = nn.functional.cross_entropy(model(x), y)
+            if start_weights is not None:
+                loss = loss + recipe.l2_init * proximal(model, start_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -2,8 +2,8 @@
 from .dataset import ArrayDataset, batches, dataset_fingerprint
 from .sources import (CIFAR20_NAMES, CIFAR100_COARSE, DATASETS, DIGITS5_GROUPS, RawData,
                       data_root, load_raw)
-from .tasks import SCENARIOS, Task, class_index, forget_summary, make_task
+from .tasks import SCENARIOS, Task, class_index, forget_summary, make_task, training_set
 
 __all__ = ["ArrayDataset", "batches", "dataset_fingerprint", "CIFAR20_NAMES", "CIFAR100_COARSE",
            "DATASETS", "DIGITS5_GROUPS", "RawData", "data_root", "load_raw", "SCENARIOS", "Task",
-           "class_index", "forget_summary", "make_task"]
+           "class_index", "forget_summary", "make_task", "training_set"]

@@ -83,7 +83,7 @@ def make_task(
     seed: int = 0,
     data_seed: int = 0,
     val_fraction: float = 0.1,
-    classes: int | None = None,
+    classes: int | Sequence[int] | None = None,
     train_per_class: int | None = None,
     test_per_class: int | None = None,
     confusion_classes: tuple[int, int] = (0, 1),
@@ -101,7 +101,8 @@ def make_task(
     ``canary_count`` have their pixels scrambled by a seeded permutation, keeping their labels;
     the original trains on the modified set), ``confusion`` (labels of ``forget_size`` samples of ``confusion_classes`` swapped;
     forget = those samples). ``classes``/``train_per_class``/``test_per_class`` build the small
-    class-subset protocol (first ``classes`` classes, ``n`` images per class).
+    class-subset protocol (the first ``classes`` classes or a list of class ids, relabelled
+    0..len-1; ``n`` images per class).
     """
     check_choice("dataset", dataset, DATASETS)
     check_choice("scenario", scenario, SCENARIOS)
@@ -247,27 +248,59 @@ def _per_class(labels: np.ndarray, per_class: int, rng: np.random.RandomState) -
     return np.sort(np.concatenate(picks))
 
 
-def _restrict(raw: RawData, classes: int | None, train_per_class: int | None,
+def class_list(classes: int | Sequence[int] | None, available: int) -> list[int] | None:
+    """``classes`` as a list of class ids: an int n means the first n classes."""
+    if classes is None:
+        return None
+    if isinstance(classes, (int, np.integer)) and not isinstance(classes, bool):
+        check_range("classes", int(classes), 2, available)
+        return list(range(int(classes)))
+    chosen = [int(c) for c in classes]
+    for c in chosen:
+        check_range("class in classes", c, 0, available - 1)
+    if len(set(chosen)) != len(chosen) or len(chosen) < 2:
+        raise UnlearnbookError(f"classes {list(classes)!r} must be at least 2 distinct class ids; "
+                               f"allowed: ids in 0..{available - 1}")
+    return chosen
+
+
+def _restrict(raw: RawData, classes: int | Sequence[int] | None, train_per_class: int | None,
               test_per_class: int | None, data_seed: int) -> RawData:
-    """Keep the first ``classes`` classes and a seeded per-class subset of train and test."""
-    if classes is not None:
-        check_range("classes", classes, 2, len(raw.class_names))
-    if classes is None and train_per_class is None and test_per_class is None:
+    """Keep ``classes`` (the first n, or a list of ids relabelled 0..len-1 in list order) and a
+    seeded per-class subset of train and test."""
+    chosen = class_list(classes, len(raw.class_names))
+    if chosen is None and train_per_class is None and test_per_class is None:
         return raw
+    relabel = np.full(len(raw.class_names), -1, dtype=np.int64)
+    relabel[chosen or list(range(len(raw.class_names)))] = np.arange(
+        len(chosen or raw.class_names))
     rng = np.random.RandomState(10_000 + data_seed)
     arrays = {}
     for split, per_class in (("train", train_per_class), ("test", test_per_class)):
         labels = getattr(raw, f"{split}_labels")
-        keep = np.arange(len(labels)) if classes is None else np.flatnonzero(labels < classes)
+        keep = np.flatnonzero(relabel[labels] >= 0)
         if per_class is not None:
             keep = keep[_per_class(labels[keep], per_class, rng)]
         arrays[split] = keep
     fine = {s: None if getattr(raw, f"{s}_fine") is None else getattr(raw, f"{s}_fine")[arrays[s]]
             for s in ("train", "test")}
-    names = raw.class_names if classes is None else raw.class_names[:classes]
-    return RawData(raw.train_images[arrays["train"]], raw.train_labels[arrays["train"]],
-                   raw.test_images[arrays["test"]], raw.test_labels[arrays["test"]], names,
-                   raw.source, raw.mean, raw.std, fine["train"], fine["test"], raw.fine_names)
+    names = raw.class_names if chosen is None else tuple(raw.class_names[c] for c in chosen)
+    return RawData(raw.train_images[arrays["train"]], relabel[raw.train_labels[arrays["train"]]],
+                   raw.test_images[arrays["test"]], relabel[raw.test_labels[arrays["test"]]],
+                   names, raw.source, raw.mean, raw.std, fine["train"], fine["test"],
+                   raw.fine_names)
+
+
+def training_set(dataset: str, *, classes: int | Sequence[int] | None = None,
+                 train_per_class: int | None = None, data_seed: int = 0,
+                 root: str | os.PathLike | None = None, download: bool | None = None
+                 ) -> ArrayDataset:
+    """A whole (optionally class- and size-restricted) training split, e.g. for pre-training a
+    backbone (the SCRUB protocol pre-trains on CIFAR-100); labels are 0..len(classes)-1."""
+    check_choice("dataset", dataset, DATASETS)
+    raw = _restrict(load_raw(dataset, root, download), classes, train_per_class, None, data_seed)
+    return ArrayDataset(torch.from_numpy(np.ascontiguousarray(raw.train_images)),
+                        torch.from_numpy(raw.train_labels), raw.mean, raw.std)
 
 
 def _split_validation(raw: RawData, fraction: float, data_seed: int

@@ -30,7 +30,7 @@ def badteacher(model: nn.Module, task, *, epochs: int = 1, lr: float = 1e-4,
     check_choice("kl_reduction", kl_reduction, ("mean", "batchmean"))
     competent = copy.deepcopy(model).eval()
     device = device_of(model)
-    incompetent = rebuild(model, seed=seed).to(device).eval()
+    incompetent = rebuild(model, seed=seed, init=False).to(device).eval()
     rng = np.random.RandomState(seed)
     keep = rng.choice(len(task.retain), int(retain_fraction * len(task.retain)), replace=False)
     retain_part = task.retain.subset(np.sort(keep))

@@ -27,7 +27,7 @@ def badteacher_paired(model: nn.Module, task, *, epochs: int = 20, lr: float = 0
     lr 1e-3, T 4, α 0.5 (its loss weights 1 and 1; Adam is scale-invariant), 1 epoch,
     forget batch 512."""
     good = copy.deepcopy(model).eval()
-    bad = rebuild(model, seed=seed).to(model.head.weight.device).eval()
+    bad = rebuild(model, seed=seed, init=False).to(model.head.weight.device).eval()
     for teacher in (good, bad):
         for p in teacher.parameters():
             p.requires_grad_(False)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from .._checks import check_choice
 from ..data.dataset import batches
 from ..device import device_of
-from ..train import progress_enabled
+from ..train import progress_enabled, proximal
 
 #: ``on_epoch(epoch, model)``: called after every unlearning epoch (1-based), e.g. to score and
 #: snapshot the model for best-epoch selection (SURE's protocol). It must not change the model.
@@ -35,11 +35,6 @@ def kl_temperature(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     log_s = torch.log_softmax(student_logits / temperature, dim=1)
     log_t = torch.log_softmax(teacher_logits / temperature, dim=1)
     return (log_t.exp() * (log_t - log_s)).sum(1).mean() * temperature ** 2
-
-
-def proximal(model: nn.Module, start: list[torch.Tensor]) -> torch.Tensor:
-    """½ Σ ‖θ − θ_start‖², the proximal pull of the SCRUB small-scale protocol."""
-    return 0.5 * sum(((p - s) ** 2).sum() for p, s in zip(model.parameters(), start))
 
 
 def step_lr(lr: float, epoch: int, milestones: tuple[int, ...], gamma: float = 0.1) -> float:
@@ -93,6 +88,38 @@ def retain_pass(model: nn.Module, optimizer: torch.optim.Optimizer, retain, batc
         loss = nn.functional.cross_entropy(model(x), y)
         total += descend(optimizer, loss + penalty() if penalty is not None else loss)
     return total
+
+
+def finetune_on_retain(model: nn.Module, task, *, epochs: int, lr: float, batch_size: int,
+                       momentum: float, weight_decay: float, decay_epochs: tuple[int, ...],
+                       freeze_bn: bool, prox: float, seed: int, progress: bool | None,
+                       on_epoch: OnEpoch | None, desc: str,
+                       trainable: nn.Module | None = None) -> pd.DataFrame:
+    """SGD with cross-entropy on D_r (plus prox·½‖θ − θ_start‖² when ``prox``), lr × 0.1 after
+    each epoch in ``decay_epochs``. ``trainable``: only this sub-module learns (CF-k / EU-k); the
+    rest is frozen, in eval mode, so its BatchNorm statistics stay too."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    learner = model if trainable is None else trainable
+    if trainable is not None:
+        model.requires_grad_(False)
+        trainable.requires_grad_(True)
+    params = [p for p in learner.parameters() if p.requires_grad]
+    optimizer = optimizer_for(params, "sgd", lr, momentum, weight_decay)
+    start = [p.detach().clone() for p in model.parameters()]
+    penalty = (lambda: prox * proximal(model, start)) if prox else None
+
+    def one_epoch(epoch: int) -> torch.Tensor:
+        if trainable is not None:
+            model.eval()
+            trainable.train(not freeze_bn)
+        return retain_pass(model, optimizer, task.retain, batch_size, generator, penalty)
+
+    history = run_epochs(model, one_epoch, optimizer, epochs=epochs, lr=lr,
+                         decay_epochs=decay_epochs, freeze_bn=freeze_bn, desc=desc,
+                         progress=progress, on_epoch=on_epoch)
+    model.requires_grad_(True)
+    return history
 
 
 def run_epochs(model: nn.Module, one_epoch: Callable[[int], torch.Tensor],

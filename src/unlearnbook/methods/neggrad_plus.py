@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import OnEpoch, paired_unlearning, proximal
+from ..train import proximal
+from .common import OnEpoch, paired_unlearning
 from .registry import register
 
 

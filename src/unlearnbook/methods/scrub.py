@@ -17,7 +17,8 @@ from torch import nn
 from ..data.dataset import batches
 from ..device import device_of
 from ..metrics.core import accuracy, predict
-from .common import (OnEpoch, descend, forget_validation, kl_temperature, optimizer_for, proximal,
+from ..train import proximal
+from .common import (OnEpoch, descend, forget_validation, kl_temperature, optimizer_for,
                      run_epochs)
 from .registry import check_needs, register
 

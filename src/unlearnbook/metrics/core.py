@@ -54,3 +54,12 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
 def confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Softmax probability of the given label, p(y|x)."""
     return torch.softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
+
+
+def mean_kl(logits: torch.Tensor, reference_logits: torch.Tensor, eps: float = 1e-8) -> float:
+    """Mean over samples of KL(p ‖ q) = Σ_k p_k log(p_k / q_k), p and q the softmax outputs of the
+    two logit sets with ``eps`` added and renormalised (AdaProb Tables 1 and 3)."""
+    p = torch.softmax(logits.double(), 1) + eps
+    q = torch.softmax(reference_logits.double(), 1) + eps
+    p, q = p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True)
+    return float((p * (p.log() - q.log())).sum(1).mean())

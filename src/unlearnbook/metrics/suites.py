@@ -10,7 +10,7 @@ from torch import nn
 
 from .._checks import UnlearnbookError, check_choice
 from ..data.tasks import Task
-from .core import accuracy, confidence, embed, entropy, per_sample_loss, predict
+from .core import accuracy, confidence, embed, entropy, mean_kl, per_sample_loss, predict
 from .mia import (binary_attack_accuracy, class_threshold_efficacy, entropy_lr_mia, knn_attack,
                   svc_mia_efficacy)
 from .rebasin import aligned_distance
@@ -244,3 +244,25 @@ def sure_pairwise(model: nn.Module, oracle: nn.Module, scores: dict, oracle_scor
         pass
     gaps["RRT"] = model.unlearn_seconds / max(oracle.unlearn_seconds, 1e-9)
     return gaps
+
+
+@suite("adaprob")
+def adaprob_suite(model: nn.Module, task: Task, seed: int = 0) -> dict[str, float]:
+    """AdaProb §5.1 / the SCRUB protocol: ``test_err``, ``retain_err``, ``forget_err`` (100 −
+    accuracy on the whole test set, D_r and D_f), ``MIA`` / ``MIA_std`` (Kurmanji's loss attack,
+    :func:`loss_attack`: accuracy over 5 splits; 50% = indistinguishable) and ``time_s``, the
+    unlearning wall time (0 for a model no method produced)."""
+    scores, out = accuracies(model, task)
+    mia, mia_std = loss_attack(*out["forget"], *out["test"], seed=seed)
+    return {"test_err": 100.0 - scores["test_acc"], "retain_err": 100.0 - scores["retain_acc"],
+            "forget_err": 100.0 - scores["forget_acc"], "MIA": mia, "MIA_std": mia_std,
+            "time_s": float(getattr(model, "unlearn_seconds", 0.0))}
+
+
+@pairwise("adaprob")
+def adaprob_pairwise(model: nn.Module, oracle: nn.Module, scores: dict, oracle_scores: dict,
+                     task: Task) -> dict[str, float]:
+    """AdaProb Tables 1 and 3: ``kl_forget`` / ``kl_test`` = mean KL(p_model(x) ‖ p_oracle(x))
+    over D_f / the test set (natural log; ε = 1e-8 added to both, as the official notebook)."""
+    return {f"kl_{name}": mean_kl(predict(model, data)[0], predict(oracle, data)[0])
+            for name, data in (("forget", task.forget), ("test", task.test))}
