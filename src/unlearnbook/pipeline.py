@@ -272,6 +272,26 @@ def embedding_map(models: dict[str, nn.Module], task: Task, seed: int = 0,
     return pd.concat(frames, ignore_index=True)
 
 
+def output_map(models: dict[str, nn.Module], task: Task, seed: int = 0) -> pd.DataFrame:
+    """AdaProb-F2/F3: a 2-D t-SNE of the models' softmax outputs, fitted jointly on all models'
+    outputs (so they share coordinates), once on the test set (``inputs`` = ``test``) and once
+    on D_f (``forget``); perplexity 30 (fewer points: n − 1), PCA init, seeded."""
+    from sklearn.manifold import TSNE
+
+    from .metrics.core import predict
+
+    frames = []
+    for inputs, data in (("test", task.test), ("forget", task.forget)):
+        outputs = [torch.softmax(predict(model, data)[0], 1) for model in models.values()]
+        stacked = torch.cat(outputs).numpy()
+        xy = TSNE(perplexity=min(30.0, len(stacked) - 1), init="pca",
+                  random_state=seed).fit_transform(stacked)
+        labels = np.repeat(list(models), [len(o) for o in outputs])
+        frames.append(pd.DataFrame({"label": labels, "x": xy[:, 0], "y": xy[:, 1],
+                                    "inputs": inputs}))
+    return pd.concat(frames, ignore_index=True)
+
+
 def hardware() -> str:
     """A one-line description of the machine, for result provenance."""
     device = default_device()

@@ -249,3 +249,55 @@ def distance_scatter(frame: pd.DataFrame):
     ax.set_ylabel("Average Error Gap (points)")
     fig.tight_layout()
     return fig
+
+
+def adaprob_schematic():
+    """AdaProb-F1: outputs → pseudo-probabilities for D_f → KL projection → weight update."""
+    boxes = [
+        ("original model's\nsoftmax outputs\non D_r and D_f", 0.1, 0.5),
+        ("D_f rows → uniform\npseudo-probabilities;\nD_r rows kept", 0.33, 0.5),
+        ("KL projection (Eq. 1-4):\nrows sum to 1, class\ntotals M, λ on D_r", 0.58, 0.5),
+        ("fine-tune the weights\nto the refined rows g*\n(KL loss, Eq. 8-9)", 0.85, 0.5),
+    ]
+    return boxes_and_arrows(boxes, [(0, 1), (1, 2), (2, 3)],
+                            "AdaProb (Figure 1, redrawn): refine the output matrix, then fit the "
+                            "network to it", size=(10, 2.4))
+
+
+#: The paper's colours in Figures 2-3: Retrain yellow, SCRUB blue, AdaProb purple.
+OUTPUT_COLOURS = {"retrain": "#e6b800", "scrub": "#1f77b4", "adaprob": "#7b3294"}
+
+
+def output_panels(outputs: pd.DataFrame):
+    """AdaProb-F2/F3: the joint t-SNE of the models' softmax outputs, one panel per input set
+    (test set, D_f); Retrain yellow, SCRUB blue, AdaProb purple."""
+    sets = list(dict.fromkeys(outputs["inputs"]))
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.6 * len(sets), 4.2), squeeze=False)
+    for ax, inputs in zip(axes.flat, sets):
+        part = outputs[outputs["inputs"] == inputs]
+        for label in dict.fromkeys(part["label"]):
+            points = part[part["label"] == label]
+            ax.scatter(points["x"], points["y"], s=8 if inputs == "test" else 22, alpha=0.75,
+                       c=OUTPUT_COLOURS.get(label, "grey"), label=label, linewidths=0)
+        ax.set_title(f"outputs on the {'test set' if inputs == 'test' else 'forget set D_f'}",
+                     fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes.flat[0].legend(fontsize=8, markerscale=1.5)
+    fig.tight_layout()
+    return fig
+
+
+def time_bars(frame: pd.DataFrame, order: list[str], row: str = "setting"):
+    """AdaProb-F4: unlearning time per method, mean ± standard error (``mean``, ``sem``), one
+    group of bars per ``row`` value."""
+    ax = sns.barplot(frame, x=row, y="mean", hue="label", hue_order=order, errorbar=None)
+    groups = list(dict.fromkeys(frame[row]))
+    for container, label in zip(ax.containers, order):
+        part = frame[frame["label"] == label].set_index(row).reindex(groups)
+        ax.errorbar([bar.get_x() + bar.get_width() / 2 for bar in container],
+                    part["mean"], yerr=part["sem"], fmt="none", ecolor="black", capsize=3)
+    ax.set_ylabel("unlearning time (s), mean ± s.e.")
+    ax.set_xlabel("")
+    ax.figure.set_size_inches(8, 3.6)
+    return ax.figure

@@ -151,7 +151,8 @@ def expand(profile: dict, paper: str) -> list[Run]:
 
     Each entry's keys override the paper's ``defaults`` (nested dicts such as ``method_hp`` are
     merged); ``archs`` name entries of the ``architectures`` table (model name, kwargs and
-    training recipe). Every run is validated against the paper's notebook parameters.
+    training recipe; a run's own ``recipe`` wins, as the SCRUB protocol trains one architecture
+    with a per-setting recipe). Every run is validated against the paper's notebook parameters.
     """
     check_choice("paper", paper, papers())
     sections = profile.get("papers", {})
@@ -177,7 +178,7 @@ def expand(profile: dict, paper: str) -> list[Run]:
                 labels.update(profile=profile["name"], paper=paper, run_id=run_id,
                               arch_key=arch_key)
                 params.update(arch=arch["name"], arch_kwargs=arch.get("kwargs", {}),
-                              recipe=arch["recipe"], progress=False)
+                              recipe=params.get("recipe") or arch.get("recipe"), progress=False)
                 for axis in SEED_AXES:  # every run states all three seeds
                     params[f"{axis}_seed"] = seed if axis in axes else params.get(
                         f"{axis}_seed", 0)

@@ -17,7 +17,6 @@ from torch import nn
 from ..data.dataset import batches
 from ..device import device_of
 from ..metrics.core import accuracy, predict
-from ..train import proximal
 from .common import (OnEpoch, descend, forget_validation, kl_temperature, optimizer_for,
                      run_epochs)
 from .registry import check_needs, register
@@ -64,7 +63,8 @@ def _scrub(model: nn.Module, task, *, epochs: int, max_steps: int, lr: float,
             loss = (gamma * nn.functional.cross_entropy(logits, y_r)
                     + alpha * kl_temperature(logits, target, temperature))
             if smoothing:
-                loss = loss + smoothing * proximal(model, average)
+                loss = loss + smoothing * sum(torch.linalg.vector_norm(p - a)
+                                              for p, a in zip(model.parameters(), average))
             total += descend(optimizer, loss)
         if smoothing and epoch >= smoothing_start:  # EMA of the student, rate 0.1
             with torch.no_grad():
@@ -106,7 +106,8 @@ def scrub(model: nn.Module, task, *, epochs: int = 3, max_steps: int = 2, lr: fl
     then one pass over D_r minimising γ·CE + α·KL_T(s, t) (KL_T: :func:`kl_temperature`). SGD, lr × 0.1 after
     each milestone. Defaults: the SCRUB protocol's large-scale CIFAR-10 class-wise ResNet values
     (lr 5e-4, 3 epochs, 2 max epochs, γ 0.95, α 0.001, T 4, batches 256 / 512).
-    ``smoothing``: AdaProb's SCRUB fork adds smoothing·½‖θ − θ_ema‖² (EMA from epoch
+    ``smoothing``: AdaProb's SCRUB fork adds smoothing·Σ_tensors ‖θ − θ_ema‖_F (Frobenius
+    norms, not squared; EMA from epoch
     ``smoothing_start``; upstream SCRUB dropped it, so 0 by default); ``freeze_bn`` keeps
     BatchNorm in eval mode (small-scale protocol). ``rewind``: SCRUB+R, registered as
     ``scrub_r``: keep the epoch whose D_f error is closest to the error on the validation samples

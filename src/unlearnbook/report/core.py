@@ -92,6 +92,7 @@ class PaperReport:
     derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     relabel: dict = field(default_factory=dict)
     reported_numbers: bool = True
+    position: int = 50  # the book's order of papers (the cross-paper chapter last)
 
 
 _PAPERS: dict[str, PaperReport] = {}
@@ -102,6 +103,8 @@ def register_paper(report: PaperReport) -> PaperReport:
     if report.name in _PAPERS and _PAPERS[report.name] is not report:
         raise ValueError(f"paper {report.name!r} registered twice")
     _PAPERS[report.name] = report
+    for name in sorted(_PAPERS, key=lambda n: (_PAPERS[n].position, n)):  # keep book order
+        _PAPERS[name] = _PAPERS.pop(name)
     return report
 
 
@@ -215,6 +218,14 @@ class BookData:
         path = self.book_dir / "generated" / "hyperparameters.csv"
         frame = pd.read_csv(path) if path.exists() else pd.DataFrame(
             columns=["paper", "group", "target", "label", "hp"])
+        return frame[frame["paper"] == paper]
+
+    def recipes(self, paper: str) -> pd.DataFrame:
+        """The training (and pre-training) recipes per (group, target, architecture), as JSON."""
+        path = self.book_dir / "generated" / "recipes.csv"
+        frame = pd.read_csv(path) if path.exists() else pd.DataFrame(
+            columns=["paper", "group", "target", "arch_key", "arch", "arch_kwargs", "recipe",
+                     "pretrain"])
         return frame[frame["paper"] == paper]
 
     def paper(self, paper: str, item: Item) -> pd.DataFrame:
@@ -496,13 +507,20 @@ def _tutorial(source: Path | None, target: Path, paper: str) -> None:
 
 def _gather_extras(results: str | os.PathLike, profile: str, frame: pd.DataFrame,
                    out: Path) -> None:
-    """Write ``hyperparameters.csv`` (what each method ran with) and concatenate every
+    """Write ``hyperparameters.csv`` (what each method ran with), ``recipes.csv`` (what each
+    setting's models were trained with) and concatenate every
     finished run's ``extra_<name>.csv`` into ``out`` (tagged with paper and run id)."""
     keys = ["paper", "group", "target", "label", "hp"]
     used = (frame.reindex(columns=keys).drop_duplicates(keys[:4]) if not frame.empty
             else pd.DataFrame(columns=keys))
     with atomic_write(out / "hyperparameters.csv") as tmp:
         used.to_csv(tmp, index=False)
+    recipe_keys = ["paper", "group", "target", "arch_key", "arch", "arch_kwargs", "recipe",
+                   "pretrain"]
+    recipes = (frame.reindex(columns=recipe_keys).drop_duplicates(recipe_keys[:4])
+               if not frame.empty else pd.DataFrame(columns=recipe_keys))
+    with atomic_write(out / "recipes.csv") as tmp:
+        recipes.to_csv(tmp, index=False)
     runs = set(frame["run_id"]) if not frame.empty else set()
     extras: dict[str, list[pd.DataFrame]] = {}
     for path in sorted(Path(results, profile).glob("*/*/extra_*.csv")):

@@ -68,6 +68,7 @@ def heatmap(data: BookData, item: Item):
 
 register_paper(PaperReport(
     name="cross",
+    position=9,
     title="Every method on every paper's metrics",
     method="",
     competitor="retrain",

@@ -115,6 +115,7 @@ ROWS = ("target", "sparsity")
 
 REPORT = register_paper(PaperReport(
     name="dau",
+    position=2,
     title="DAU: discriminative adversarial unlearning",
     method="dau",
     competitor="ff",

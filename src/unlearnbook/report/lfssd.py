@@ -74,6 +74,7 @@ ROWS = ("arch_key", "target")
 
 REPORT = register_paper(PaperReport(
     name="lfssd",
+    position=1,
     title="LFSSD: loss-free selective synaptic dampening",
     method="lfssd",
     competitor="ssd",

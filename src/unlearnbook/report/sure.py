@@ -374,6 +374,7 @@ def hyperparameter_table(data: BookData, item: Item):
 
 REPORT = register_paper(PaperReport(
     name="sure",
+    position=3,
     title="SURE: selective unlearning via representation erasure",
     method="sure",
     competitor="l1sparse",

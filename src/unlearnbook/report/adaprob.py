@@ -1,0 +1,244 @@
+"""AdaProb (Zhao, Yang, Field & Cao, 2024): items, claims and figures. The setting of a row is
+(architecture, target); targets name the paper's settings (``cifar5``, ``cifar10 class``, ...)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .. import plots
+from .core import (TABLE_STYLES, BookData, Claim, Item, PaperReport, SettingCheck,
+                   register_paper)
+
+METHODS = ("original", "finetune", "neggrad_plus", "cfk", "euk", "badteacher", "scrub", "scrub_r",
+           "adaprob")
+ERRORS = ("test_err", "retain_err", "forget_err")
+SETTING = ("arch_key", "target")
+LAMBDAS = tuple(f"lambda={k}" for k in (1, 2, 3, 4))
+
+
+def _settings(frame: pd.DataFrame):
+    """(setting name, method × metric table of means) per (architecture, target)."""
+    keys = [k for k in SETTING if k in frame]
+    for key, part in frame.groupby(keys, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        name = " ".join(str(k) for k in key if not pd.isna(k))
+        yield name, part.pivot_table(index="label", columns="metric", values="mean",
+                                     aggfunc="first")
+
+
+def _std(frame: pd.DataFrame, label: str, metric: str) -> float:
+    part = frame[(frame["label"] == label) & (frame["metric"] == metric)]["std"]
+    return float(part.fillna(0.0).max()) if not part.empty else 0.0
+
+
+def kl_at_most_scrub(metric: str, slack: float):
+    """A3 / A4: KL(AdaProb ‖ Retrain) ≤ KL(SCRUB ‖ Retrain) + ``slack`` in every setting."""
+    def check(frame: pd.DataFrame) -> list[SettingCheck]:
+        checks = []
+        for name, table in _settings(frame):
+            if metric not in table or not {"adaprob", "scrub"} <= set(table.index):
+                continue
+            ours, rival = table.loc["adaprob", metric], table.loc["scrub", metric]
+            effect = float(rival + slack - ours)
+            checks.append(SettingCheck(name, effect >= 0, effect, _std(frame, "adaprob", metric),
+                                       f"AdaProb {ours:.3f}, SCRUB {rival:.3f}"))
+        return checks
+    return check
+
+
+def near_retrain(limit: float = 1.5):
+    """A2 (T2): AdaProb's test, retain and forget errors within ``limit`` points of Retrain's."""
+    def check(frame: pd.DataFrame) -> list[SettingCheck]:
+        checks = []
+        for name, table in _settings(frame):
+            if not {"adaprob", "retrain"} <= set(table.index):
+                continue
+            gaps = {m: abs(table.loc["adaprob", m] - table.loc["retrain", m])
+                    for m in ERRORS if m in table}
+            worst = max(gaps, key=gaps.get)
+            closest = (table["forget_err"] - table.loc["retrain", "forget_err"]).abs().drop(
+                "retrain").idxmin() if "forget_err" in table else "?"
+            checks.append(SettingCheck(
+                name, gaps[worst] <= limit, limit - gaps[worst],
+                _std(frame, "adaprob", worst),
+                "gaps to Retrain: " + ", ".join(f"{m} {v:.2f}" for m, v in gaps.items())
+                + f"; closest forget error: {closest}"))
+        return checks
+    return check
+
+
+def mia_near_chance(limit: float = 5.0):
+    """A1 (T4): |MIA_AdaProb − 50| ≤ ``limit`` and AdaProb at least as close to 50 as SCRUB."""
+    def check(frame: pd.DataFrame) -> list[SettingCheck]:
+        checks = []
+        for name, table in _settings(frame):
+            if "MIA" not in table or "adaprob" not in table.index:
+                continue
+            ours = abs(table.loc["adaprob", "MIA"] - 50)
+            rival = abs(table.loc["scrub", "MIA"] - 50) if "scrub" in table.index else np.inf
+            effect = float(min(limit - ours, rival - ours))
+            checks.append(SettingCheck(name, effect >= 0, effect, _std(frame, "adaprob", "MIA"),
+                                       f"MIA AdaProb {table.loc['adaprob', 'MIA']:.1f}"
+                                       + (f", SCRUB {table.loc['scrub', 'MIA']:.1f}"
+                                          if np.isfinite(rival) else "")))
+        return checks
+    return check
+
+
+def lambda_trade_off(frame: pd.DataFrame) -> list[SettingCheck]:
+    """A6 (T5): retain error non-increasing in λ and forget error at λ = 1 above λ = 4."""
+    checks = []
+    for name, table in _settings(frame):
+        present = [l for l in LAMBDAS if l in table.index]
+        if len(present) < 2 or not {"retain_err", "forget_err"} <= set(table):
+            continue
+        retain = table.loc[present, "retain_err"].to_numpy()
+        rises = float(np.max(np.diff(retain), initial=0.0))
+        drop = float(table.loc[present[0], "forget_err"] - table.loc[present[-1], "forget_err"])
+        effect = min(drop, -rises)
+        checks.append(SettingCheck(name, rises <= 0 and drop > 0, effect, 0.0,
+                                   "retain error " + " → ".join(f"{v:.2f}" for v in retain)
+                                   + "; forget error " + " → ".join(
+                                       f"{v:.1f}" for v in table.loc[present, "forget_err"])))
+    return checks
+
+
+def half_of_scrub(frame: pd.DataFrame) -> list[SettingCheck]:
+    """A5 (F4): AdaProb's unlearning time under half of SCRUB's in every setting."""
+    checks = []
+    for name, table in _settings(frame):
+        if "time_s" not in table or not {"adaprob", "scrub"} <= set(table.index):
+            continue
+        ratio = table.loc["adaprob", "time_s"] / max(table.loc["scrub", "time_s"], 1e-9)
+        checks.append(SettingCheck(name, ratio < 0.5, 100 * (0.5 - ratio), 0.0,
+                                   f"AdaProb / SCRUB time = {ratio:.2f}"))
+    return checks
+
+
+def forgets_cifar100_class(frame: pd.DataFrame) -> list[SettingCheck]:
+    """A7 (X1): AdaProb's forget error at least SCRUB's + 20 and its retain error ≤ 1%."""
+    checks = []
+    for name, table in _settings(frame):
+        if not {"adaprob", "scrub"} <= set(table.index):
+            continue
+        lead = table.loc["adaprob", "forget_err"] - table.loc["scrub", "forget_err"]
+        retain = table.loc["adaprob", "retain_err"]
+        checks.append(SettingCheck(name, lead >= 20 and retain <= 1, float(min(lead - 20,
+                                                                                1 - retain)),
+                                   0.0, f"forget error lead {lead:.1f}, retain error {retain:.2f}"))
+    return checks
+
+
+# --- figures and rendered tables ----------------------------------------------------------------
+
+def outputs_figure(inputs: str):
+    def draw(data: BookData, item: Item):
+        outputs = data.extra("outputs", "adaprob")
+        if outputs.empty:
+            return None
+        run = outputs["run_id"].iloc[0]
+        part = outputs[(outputs["run_id"] == run) & (outputs["inputs"] == inputs)]
+        fig = plots.output_panels(part)
+        fig.suptitle(f"{item.id}: joint t-SNE of softmax outputs, run {run} "
+                     f"({data.profile} profile)", y=1.03)
+        return fig
+    return draw
+
+
+def time_figure(data: BookData, item: Item):
+    ours = data.ours("adaprob", item)
+    ours = ours[ours["label"].isin(("retrain", "scrub", "adaprob"))]
+    if ours.empty:
+        return None
+    frame = ours.assign(setting=ours["arch_key"].map(REPORT.relabel["arch_key"]).fillna(
+        ours["arch_key"]) + " " + ours["target"], sem=ours["std"] / np.sqrt(ours["n"]))
+    fig = plots.time_bars(frame, [l for l in ("retrain", "scrub", "adaprob")
+                                  if l in set(frame["label"])])
+    fig.suptitle(f"{item.id}: unlearning time ({data.profile} profile; Retrain's is its "
+                 "training time)")
+    return fig
+
+
+def recipe_table(data: BookData, item: Item):
+    """Ours (the recipes the runs trained with) beside the paper's Table 6 or 7."""
+    part = "pretrain" if item.id == "ADA-T6" else "recipe"
+    used = data.recipes("adaprob")
+    rows = []
+    for _, run in used.iterrows():
+        recipe = json.loads(run[part]) if isinstance(run.get(part), str) else {}
+        if not recipe:
+            continue
+        recipe = recipe.get("recipe", recipe)
+        kwargs = json.loads(run["arch_kwargs"]) if isinstance(run.get("arch_kwargs"), str) else {}
+        rows.append({"source": "ours", "setting": f"{run['arch_key']} {run['target']}",
+                     "model": f"{run['arch']} {kwargs or ''}".strip(),
+                     "lr": recipe.get("lr"), "weight_decay": recipe.get(
+                         "l2_init") or recipe.get("weight_decay"),
+                     "batch_size": recipe.get("batch_size"), "epochs": recipe.get("epochs")})
+    printed = data.paper("adaprob", Item(item.id, ""))
+    for (arch_key, target), values in printed.groupby(["arch_key", "target"], sort=False):
+        value = values.set_index("metric")["mean"]
+        rows.append({"source": "paper", "setting": f"{arch_key} {target}",
+                     "model": f"filters {value.get('filters')}", "lr": value.get("lr"),
+                     "weight_decay": value.get("weight_decay"),
+                     "batch_size": value.get("batch_size"), "epochs": value.get("epochs")})
+    frame = pd.DataFrame(rows).drop_duplicates().fillna("–")
+    caption = data.caption("adaprob", item) + (
+        " weight_decay: the L2 pull to the starting weights (l2_init) where a recipe has one.")
+    return frame.style.hide(axis="index").set_caption(caption).set_table_styles(TABLE_STYLES)
+
+
+# --- the paper ----------------------------------------------------------------------------------
+
+REPORT = register_paper(PaperReport(
+    name="adaprob",
+    position=4,
+    title="AdaProb: unlearning via adaptive pseudo-probabilities",
+    method="adaprob",
+    competitor="scrub",
+    suite="adaprob",
+    labels=("retrain",) + METHODS,
+    headline=ERRORS,
+    relabel={"arch_key": {"rn": "ResNet-18", "rnl": "ResNet-18", "ac": "ALL-CNN"}},
+    items=(
+        Item("ADA-F1", "the method", figure=lambda data, item: plots.adaprob_schematic()),
+        Item("ADA-T1", "KL to Retrain on forget-set inputs", {"group": ["small", "large"]},
+             ("kl_forget",), rows=SETTING, labels=("adaprob", "scrub"),
+             claim=Claim("AdaProb's outputs on D_f are at least as close to Retrain's as SCRUB's "
+                         "(KL within 0.1 of SCRUB's or lower).",
+                         kl_at_most_scrub("kl_forget", 0.1))),
+        Item("ADA-T2", "privacy task: ALL-CNN, selective", {"group": ["large"],
+                                                            "target": ["cifar10 selective"],
+                                                            "arch_key": ["ac"]},
+             ERRORS, rows=("target",), labels=("retrain",) + METHODS,
+             claim=Claim("AdaProb's test, retain and forget errors are nearly identical to "
+                         "Retrain's (within 1.5 points).", near_retrain())),
+        Item("ADA-T3", "KL to Retrain on test-set inputs", {"group": ["small", "large"]},
+             ("kl_test",), rows=SETTING, labels=("adaprob", "scrub"),
+             claim=Claim("AdaProb's outputs on the test set are closer to Retrain's than "
+                         "SCRUB's.", kl_at_most_scrub("kl_test", 0.0))),
+        Item("ADA-T4", "membership inference (loss attack), large scale", {"group": ["large"]},
+             ("MIA",), rows=SETTING, labels=("retrain",) + METHODS,
+             claim=Claim("AdaProb's MIA accuracy is near 50% (within 5 points) and at least as "
+                         "close to 50% as SCRUB's.", mia_near_chance())),
+        Item("ADA-T5", "ablation of λ (small scale, ResNet)", {"group": ["lambda"]},
+             ("retain_err", "forget_err"), rows=("target",), labels=LAMBDAS,
+             claim=Claim("A larger λ lowers the retain error at a cost in forget error.",
+                         lambda_trade_off)),
+        Item("ADA-T6", "pre-training hyper-parameters", render=recipe_table),
+        Item("ADA-T7", "training hyper-parameters", render=recipe_table),
+        Item("ADA-F2", "t-SNE of outputs on the test set", figure=outputs_figure("test")),
+        Item("ADA-F3", "t-SNE of outputs on the forget set", figure=outputs_figure("forget")),
+        Item("ADA-F4", "unlearning time", {"group": ["small", "large"]}, ("time_s",),
+             rows=SETTING, labels=("retrain", "scrub", "adaprob"), figure=time_figure,
+             claim=Claim("AdaProb takes less than half of SCRUB's time.", half_of_scrub)),
+        Item("ADA-X1", "CIFAR-100, one class (Sec. 5.6)", {"group": ["cifar100"]},
+             ("forget_err", "retain_err"), rows=SETTING, labels=("scrub", "adaprob"),
+             claim=Claim("On a CIFAR-100 class AdaProb's forget error exceeds SCRUB's by far "
+                         "(98.25% vs 5.19%) with retain error 0.", forgets_cifar100_class),
+             unavailable="CIFAR-100 one-class runs belong to the `paper` profile; this build "
+                         "does not run them."),
+    ),
+))
