@@ -16,6 +16,7 @@ METHODS = ("original", "finetune", "neggrad_plus", "cfk", "euk", "badteacher", "
 ERRORS = ("test_err", "retain_err", "forget_err")
 SETTING = ("arch_key", "target")
 LAMBDAS = tuple(f"lambda={k}" for k in (1, 2, 3, 4))
+ARCHS = {"rn": "ResNet-18", "rnl": "ResNet-18", "ac": "ALL-CNN"}
 
 
 def _settings(frame: pd.DataFrame):
@@ -23,7 +24,7 @@ def _settings(frame: pd.DataFrame):
     keys = [k for k in SETTING if k in frame]
     for key, part in frame.groupby(keys, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        name = " ".join(str(k) for k in key if not pd.isna(k))
+        name = " ".join(str(ARCHS.get(k, k)) for k in key if not pd.isna(k))
         yield name, part.pivot_table(index="label", columns="metric", values="mean",
                                      aggfunc="first")
 
@@ -152,8 +153,8 @@ def time_figure(data: BookData, item: Item):
     ours = ours[ours["label"].isin(("retrain", "scrub", "adaprob"))]
     if ours.empty:
         return None
-    frame = ours.assign(setting=ours["arch_key"].map(REPORT.relabel["arch_key"]).fillna(
-        ours["arch_key"]) + " " + ours["target"], sem=ours["std"] / np.sqrt(ours["n"]))
+    frame = ours.assign(setting=ours["arch_key"].map(ARCHS).fillna(ours["arch_key"]) + "\n"
+                        + ours["target"], sem=ours["std"] / np.sqrt(ours["n"]))
     fig = plots.time_bars(frame, [l for l in ("retrain", "scrub", "adaprob")
                                   if l in set(frame["label"])])
     fig.suptitle(f"{item.id}: unlearning time ({data.profile} profile; Retrain's is its "
@@ -172,7 +173,7 @@ def recipe_table(data: BookData, item: Item):
             continue
         recipe = recipe.get("recipe", recipe)
         kwargs = json.loads(run["arch_kwargs"]) if isinstance(run.get("arch_kwargs"), str) else {}
-        rows.append({"source": "ours", "setting": f"{run['arch_key']} {run['target']}",
+        rows.append({"source": "ours", "setting": f"{ARCHS.get(run['arch_key'], run['arch_key'])} {run['target']}",
                      "model": f"{run['arch']} {kwargs or ''}".strip(),
                      "lr": recipe.get("lr"), "weight_decay": recipe.get(
                          "l2_init") or recipe.get("weight_decay"),
@@ -180,11 +181,14 @@ def recipe_table(data: BookData, item: Item):
     printed = data.paper("adaprob", Item(item.id, ""))
     for (arch_key, target), values in printed.groupby(["arch_key", "target"], sort=False):
         value = values.set_index("metric")["mean"]
-        rows.append({"source": "paper", "setting": f"{arch_key} {target}",
+        rows.append({"source": "paper", "setting": f"{ARCHS.get(arch_key, arch_key)} {target}",
                      "model": f"filters {value.get('filters')}", "lr": value.get("lr"),
                      "weight_decay": value.get("weight_decay"),
                      "batch_size": value.get("batch_size"), "epochs": value.get("epochs")})
-    frame = pd.DataFrame(rows).drop_duplicates().fillna("–")
+    frame = pd.DataFrame(rows).drop_duplicates()
+    frame = frame.apply(lambda column: column.map(
+        lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v))
+        else f"{v:g}" if isinstance(v, (int, float)) else v))
     caption = data.caption("adaprob", item) + (
         " weight_decay: the L2 pull to the starting weights (l2_init) where a recipe has one.")
     return frame.style.hide(axis="index").set_caption(caption).set_table_styles(TABLE_STYLES)
@@ -201,7 +205,7 @@ REPORT = register_paper(PaperReport(
     suite="adaprob",
     labels=("retrain",) + METHODS,
     headline=ERRORS,
-    relabel={"arch_key": {"rn": "ResNet-18", "rnl": "ResNet-18", "ac": "ALL-CNN"}},
+    relabel={"arch_key": ARCHS},
     items=(
         Item("ADA-F1", "the method", figure=lambda data, item: plots.adaprob_schematic()),
         Item("ADA-T1", "KL to Retrain on forget-set inputs", {"group": ["small", "large"]},
