@@ -20,6 +20,7 @@ from .data.tasks import Task, forget_summary, training_set
 from .device import default_device
 from .epochs import CURVE_METRICS, SELECTIONS, EpochTracker, epoch_scores, top_epochs
 from .io import atomic_write, write_text
+from .metrics.core import embed, predict
 from .metrics.suites import compare, evaluate, suites as metric_suites
 from .models import build
 from .prune import apply_masks, magnitude_masks
@@ -245,15 +246,20 @@ def sensitivity_specs(method: str, factors: list[float], base_hp: dict | None = 
             for lr_factor in factors for alpha_factor in factors]
 
 
+def tsne(points: np.ndarray, seed: int) -> np.ndarray:
+    """A 2-D t-SNE as the papers draw theirs: perplexity 30 (n − 1 for fewer points), PCA init,
+    seeded."""
+    from sklearn.manifold import TSNE  # imported on use: scikit-learn's TSNE is slow to load
+
+    return TSNE(perplexity=min(30.0, len(points) - 1), init="pca",
+                random_state=seed).fit_transform(points)
+
+
 def embedding_map(models: dict[str, nn.Module], task: Task, seed: int = 0,
                   max_other: int = 5000) -> pd.DataFrame:
-    """SURE-F6: a 2-D t-SNE (perplexity 30, PCA init, seeded) of each model's penultimate
-    embeddings of the training set; ``group`` is ``forget`` (D_f), ``forget class`` (retained
-    samples of D_f's classes) or ``other`` (the rest of D_r, at most ``max_other`` of them)."""
-    from sklearn.manifold import TSNE
-
-    from .metrics.core import embed
-
+    """SURE-F6: a 2-D :func:`tsne` of each model's penultimate embeddings of the training set;
+    ``group`` is ``forget`` (D_f), ``forget class`` (retained samples of D_f's classes) or
+    ``other`` (the rest of D_r, at most ``max_other`` of them)."""
     classes = torch.unique(task.forget.labels)
     same = torch.isin(task.retain.labels, classes).numpy()
     rng = np.random.RandomState(seed)
@@ -265,8 +271,7 @@ def embedding_map(models: dict[str, nn.Module], task: Task, seed: int = 0,
     frames = []
     for label, model in models.items():
         points = torch.cat([embed(model, task.forget), embed(model, task.retain.subset(keep))])
-        xy = TSNE(perplexity=min(30.0, len(points) - 1), init="pca",
-                  random_state=seed).fit_transform(points.numpy())
+        xy = tsne(points.numpy(), seed)
         frames.append(pd.DataFrame({"label": label, "x": xy[:, 0], "y": xy[:, 1],
                                     "group": groups}))
     return pd.concat(frames, ignore_index=True)
@@ -275,17 +280,12 @@ def embedding_map(models: dict[str, nn.Module], task: Task, seed: int = 0,
 def output_map(models: dict[str, nn.Module], task: Task, seed: int = 0) -> pd.DataFrame:
     """AdaProb-F2/F3: a 2-D t-SNE of the models' softmax outputs, fitted jointly on all models'
     outputs (so they share coordinates), once on the test set (``inputs`` = ``test``) and once
-    on D_f (``forget``); perplexity 30 (fewer points: n − 1), PCA init, seeded."""
-    from sklearn.manifold import TSNE
-
-    from .metrics.core import predict
-
+    on D_f (``forget``), each with :func:`tsne`."""
     frames = []
     for inputs, data in (("test", task.test), ("forget", task.forget)):
         outputs = [torch.softmax(predict(model, data)[0], 1) for model in models.values()]
         stacked = torch.cat(outputs).numpy()
-        xy = TSNE(perplexity=min(30.0, len(stacked) - 1), init="pca",
-                  random_state=seed).fit_transform(stacked)
+        xy = tsne(stacked, seed)
         labels = np.repeat(list(models), [len(o) for o in outputs])
         frames.append(pd.DataFrame({"label": labels, "x": xy[:, 0], "y": xy[:, 1],
                                     "inputs": inputs}))

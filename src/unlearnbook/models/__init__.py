@@ -55,7 +55,7 @@ def last_block(model: Classifier) -> torch.nn.Module:
     if isinstance(model, ResNet18):
         return model.layer4
     if isinstance(model, (AllCNN, SmallCNN)):
-        return [m for m in model.body if any(True for _ in m.parameters())][-1]
+        return [m for m in model.body if list(m.parameters())][-1]
     if isinstance(model, ViT):
         return model.encoder.layers[-1]
     raise UnlearnbookError(f"no last block defined for {type(model).__name__}; allowed: "
