@@ -118,3 +118,17 @@ def test_class_index_by_name():
     assert ub.data.class_index(task, "4/9") == 4
     with pytest.raises(UnlearnbookError, match="unknown class name 'lamp'"):
         ub.data.class_index(task, "lamp")
+
+
+def test_random_forget_class_comes_from_the_split_seed():
+    """Issue 7.9: DAU forgets "a randomly chosen class"; the split seed draws it, reproducibly."""
+    drawn = [ub.data.make_task("digits", scenario="class", forget_class="random", seed=s,
+                               val_fraction=0.0).forget_class for s in range(6)]
+    again = [ub.data.make_task("digits", scenario="class", forget_class="random", seed=s,
+                               val_fraction=0.0).forget_class for s in range(6)]
+    assert drawn == again and len(set(drawn)) > 1 and all(0 <= c <= 9 for c in drawn)
+    task = ub.data.make_task("digits", scenario="class", forget_class="random", seed=0)
+    assert (task.forget.labels == task.forget_class).all()
+    with pytest.raises(ub.UnlearnbookError, match="forget_class 'cat' is not a class; allowed: "
+                                                  "0..9 or 'random'"):
+        ub.data.make_task("digits", scenario="class", forget_class="cat")

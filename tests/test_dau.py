@@ -128,3 +128,48 @@ def test_dau_needs_validation_set(digits_original):
     task = ub.data.make_task("digits", scenario="class", forget_class=3, val_fraction=0.0)
     with pytest.raises(ub.UnlearnbookError, match="needs a validation set"):
         ub.methods.unlearn("dau", digits_original, task)
+
+
+def _membership_tokens(count: int, member: bool, generator: torch.Generator) -> torch.Tensor:
+    """Attacker tokens whose membership shows in confidence and noise sensitivity: members are
+    confident (p_y ~ 0.95) and stable (Delta ~ 0.05), non-members less so (0.6, 0.3)."""
+    labels = torch.randint(5, (count,), generator=generator)
+    confidence, delta = (0.95, 0.05) if member else (0.6, 0.3)
+    p_y = (confidence + 0.03 * torch.randn(count, generator=generator)).clamp(0.2, 0.999)
+    probs = ((1 - p_y) / 4)[:, None].expand(count, 5).clone()
+    probs[torch.arange(count), labels] = p_y
+    sensitivity_ = (delta + 0.02 * torch.randn(count, generator=generator)).abs()
+    onehot = nn.functional.one_hot(labels, 5).float()
+    return torch.stack([probs, onehot, sensitivity_[:, None].expand(count, 5)], dim=2)
+
+
+def test_pretrained_attacker_separates_separable_members():
+    """Algorithm 1 line 7: A is one binary classifier on the union of members and non-members
+    (scored apart, its input BatchNorm would standardise each group on its own)."""
+    from unlearnbook.methods.dau import pretrain_attacker
+
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    members, nonmembers = _membership_tokens(512, True, gen), _membership_tokens(512, False, gen)
+    attacker = Attacker(5)
+    optimizer = torch.optim.Adam(attacker.parameters(), lr=1e-3)
+    losses = pretrain_attacker(attacker, optimizer, members, nonmembers, 150, 64, gen)
+    attacker.eval()
+    with torch.no_grad():
+        test_m, test_v = _membership_tokens(256, True, gen), _membership_tokens(256, False, gen)
+        called_member = attacker(torch.cat([test_m, test_v])) > 0
+    truth = torch.cat([torch.ones(256, dtype=torch.bool), torch.zeros(256, dtype=torch.bool)])
+    accuracy = (called_member == truth).float().mean().item()
+    assert accuracy > 0.9, accuracy
+    assert np.mean(losses[-10:]) < 0.5 * np.log(2) * 2
+
+
+def test_dau_defaults_forget_a_digits_class(digits_class_task, digits_original):
+    """With its defaults (no profile override) DAU forgets a digits class and keeps D_r: the
+    run is long enough for the class-wise schedule (alpha for 30 iterations, then repair)."""
+    before = ub.metrics.evaluate(digits_original, digits_class_task, suite="dau")
+    out = ub.methods.unlearn("dau", digits_original, digits_class_task)
+    after = ub.metrics.evaluate(out, digits_class_task, suite="dau")
+    assert after["UA"] >= before["UA"] + 50, (before["UA"], after["UA"])
+    assert after["RA"] >= before["RA"] - 10, (before["RA"], after["RA"])
+    assert out.unlearn_info["iterations"] >= 100 and out.unlearn_info["alpha_iterations"] == 30

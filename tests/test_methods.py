@@ -8,7 +8,8 @@ from torch.utils.data import TensorDataset
 
 import unlearnbook as ub
 from unlearnbook import UnlearnbookError
-from unlearnbook.methods.dampening import cross_entropy, importance, output_sq_norm
+from unlearnbook.methods.dampening import (cross_entropy, importance, output_sq_norm,
+                                           reference_order)
 
 
 def _toy_task():
@@ -18,7 +19,8 @@ def _toy_task():
     forget_x = torch.randn(4, 3, generator=gen) * torch.tensor([1.0, 0.05, 0.05])
     x = torch.cat([retain_x, forget_x])
     y = torch.randint(0, 2, (16,), generator=gen)
-    return SimpleNamespace(train=TensorDataset(x, y), forget=TensorDataset(forget_x, y[12:]))
+    return SimpleNamespace(train=TensorDataset(x, y), retain=TensorDataset(retain_x, y[:12]),
+                           forget=TensorDataset(forget_x, y[12:]))
 
 
 def _toy_model():
@@ -68,7 +70,7 @@ def test_ssd_batch_mean_fisher_matches_direct():
 ])
 def test_dampening_rule(method, objective, stat, mode):
     task, model = _toy_task(), _toy_model()
-    imp_d = importance(model, task.train, objective, stat, mode, 64)["weight"]
+    imp_d = importance(model, reference_order(task)[0], objective, stat, mode, 64)["weight"]
     imp_f = importance(model, task.forget, objective, stat, mode, 64)["weight"]
     alpha, lam = 1.5, 0.5
     selected = imp_f > alpha * imp_d
@@ -82,6 +84,83 @@ def test_dampening_rule(method, objective, stat, mode):
     assert torch.equal(same.weight, model.weight)
     clamp = ub.methods.unlearn(method, model, task, alpha=0.0, lam=1e9, importance_mode=mode)
     assert torch.equal(clamp.weight, model.weight)
+
+
+def _ssd_reference(model: nn.Module, retain, forget, alpha: float, lam: float,
+                   loss_free: bool) -> nn.Module:
+    """The SSD reference procedure, written out (ParameterPerturber): importances from
+    unshuffled DataLoaders over D = ConcatDataset(D_r, D_f) and over D_f (batch 64, eval mode),
+    each batch's mean-loss gradient squared (SSD) or its absolute value (LFSSD), divided by the
+    number of batches; then p[sel] *= min(lam * imp_D / imp_f, 1) where imp_f > alpha * imp_D."""
+    import copy
+    from torch.utils.data import ConcatDataset, DataLoader
+    model = copy.deepcopy(model).eval()
+
+    def importances(dataset):
+        loader = DataLoader(dataset, batch_size=64, shuffle=False)
+        totals = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+        for x, y in loader:
+            model.zero_grad()
+            out = model(x)
+            loss = out.norm(p=2, dim=1).pow(2).mean() if loss_free else nn.CrossEntropyLoss()(out, y)
+            loss.backward()
+            for n, p in model.named_parameters():
+                totals[n] += p.grad.abs() if loss_free else p.grad.pow(2)
+        return {n: t / len(loader) for n, t in totals.items()}
+
+    original = importances(ConcatDataset([retain, forget]))
+    forgotten = importances(forget)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            locations = forgotten[n] > original[n] * alpha
+            update = (original[n] * lam / forgotten[n])[locations]
+            update[update > 1] = 1
+            p[locations] = p[locations] * update
+    return model
+
+
+@pytest.mark.parametrize("method", ["ssd", "lfssd"])
+def test_batch_mean_dampening_matches_ssd_reference(digits_class_task, digits_original, method):
+    """Issue 7.5: our batch-mean SSD / LFSSD give the SSD reference's dampened weights on the same
+    model and data (D = D_r then D_f in the documented order)."""
+    task = digits_class_task
+    full, forget = reference_order(task)
+    retain = full.subset(np.arange(len(task.retain)))
+    alpha = 10.0 if method == "ssd" else 3.0
+    ours = ub.methods.unlearn(method, digits_original, task, alpha=alpha,
+                              importance_mode="batch_mean")
+    reference = _ssd_reference(digits_original, retain, forget, alpha, 1.0, method == "lfssd")
+    assert ours.unlearn_info["selected_fraction"] > 0
+    for (name, got), expected in zip(ours.state_dict().items(), reference.state_dict().values()):
+        assert torch.allclose(got, expected, rtol=1e-5, atol=1e-7), name
+
+
+def test_batch_mean_importance_ignores_the_source_order(digits_class_task, digits_original):
+    """The same samples listed in another order (a class-sorted image folder vs the torchvision
+    download) give the same batch-mean SSD result."""
+    import dataclasses
+    task = digits_class_task
+    perm = np.random.RandomState(5).permutation
+    shuffled = dataclasses.replace(task, train=task.train.subset(perm(len(task.train))),
+                                   retain=task.retain.subset(perm(len(task.retain))),
+                                   forget=task.forget.subset(perm(len(task.forget))))
+    a = ub.methods.unlearn("ssd", digits_original, task, alpha=5.0)
+    b = ub.methods.unlearn("ssd", digits_original, shuffled, alpha=5.0)
+    assert a.unlearn_info["selected_fraction"] > 0
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
+def test_stratified_order_and_sample():
+    labels = np.repeat([0, 1, 2], [60, 30, 10])
+    sample = ub.data.stratified_sample(labels, 20, seed=3)
+    assert np.bincount(labels[sample], minlength=3).tolist() == [12, 6, 2]
+    assert len(set(sample)) == 20
+    assert not np.array_equal(sample, ub.data.stratified_sample(labels, 20, seed=4))
+    # the label sequence depends on the class counts only, not on how the source lists samples
+    shuffled = np.random.RandomState(0).permutation(labels)
+    assert np.array_equal(labels[ub.data.stratified_order(labels)],
+                          shuffled[ub.data.stratified_order(shuffled)])
 
 
 def test_every_method_leaves_input_unchanged(digits_class_task, digits_original, fast_hp):
@@ -146,7 +225,7 @@ def test_influence_pieces(digits_class_task, digits_original):
     from unlearnbook.methods.influence import per_sample_gradients, summed_gradient
     small = digits_class_task.forget.subset(np.arange(5))
     total = summed_gradient(digits_original, small)
-    rows = torch.stack(list(per_sample_gradients(digits_original, small, 5)))
+    rows = torch.stack(list(per_sample_gradients(digits_original, small)))
     assert torch.allclose(total, rows.sum(0), atol=1e-4)
     still = ub.methods.unlearn("iu", digits_original, digits_class_task, alpha=0.0, samples=10)
     for a, b in zip(still.parameters(), digits_original.parameters()):
@@ -154,6 +233,25 @@ def test_influence_pieces(digits_class_task, digits_original):
     one = ub.methods.unlearn("iu", digits_original, digits_class_task, alpha=1.0, samples=10)
     two = ub.methods.unlearn("iu", digits_original, digits_class_task, alpha=2.0, samples=10)
     assert two.unlearn_info["update_norm"] == pytest.approx(2 * one.unlearn_info["update_norm"])
+
+
+def test_first_n_subsets_are_stratified_draws(digits_class_task, digits_original):
+    """Issue 7.7: on a class-sorted retain set, the IU Hessian samples and the DAU suite's MIA
+    shadow sets still cover every retained class in proportion (the first N would cover one)."""
+    import dataclasses
+    from unlearnbook.metrics.suites import shadow_sets
+    task = digits_class_task
+    by_class = task.retain.subset(np.argsort(task.retain.labels.numpy(), kind="stable"))
+    sorted_task = dataclasses.replace(task, retain=by_class)
+    out = ub.methods.unlearn("iu", digits_original, sorted_task, alpha=0.0, samples=89)
+    counts = np.array(out.unlearn_info["hessian_class_counts"])
+    assert counts[3] == 0 and (np.delete(counts, 3) >= 9).all(), counts
+    members, nonmembers, half = shadow_sets(by_class.labels, task.test.labels, seed=0)
+    for drawn, labels in ((members, by_class.labels), (half, by_class.labels),
+                          (nonmembers, task.test.labels)):
+        share = np.bincount(labels[drawn].numpy(), minlength=10) / len(drawn)
+        expected = np.bincount(labels.numpy(), minlength=10) / len(labels)
+        assert np.abs(share - expected).max() < 0.02
 
 
 def test_bad_teacher_moves_forget_outputs_to_the_incompetent_teacher(digits_class_task,
@@ -200,3 +298,19 @@ def test_copy_does_not_inherit_unlearn_info(digits_class_task, digits_original):
     assert "dampening" in dampened.unlearn_info
     again = ub.methods.unlearn("original", dampened, digits_class_task)
     assert again.unlearn_info == {}
+
+
+def test_retrain_head_starts_from_the_original_backbone(digits_class_task, digits_original):
+    """Issue 7.6: the SSD code's "retrain" re-initialises the head only and trains from the
+    original weights at a tenth of the learning rate; it is not the from-scratch oracle."""
+    frozen = ub.methods.unlearn("retrain_head", digits_original, digits_class_task,
+                                lr_factor=1e-12)
+    assert torch.equal(frozen.body[0].weight, digits_original.body[0].weight)
+    assert not torch.allclose(frozen.head.weight, digits_original.head.weight)
+    out = ub.methods.unlearn("retrain_head", digits_original, digits_class_task)
+    assert out.recipe.lr == pytest.approx(digits_original.recipe.lr * 0.1)
+    assert not torch.equal(out.body[0].weight, digits_original.body[0].weight)
+    scores = ub.metrics.evaluate(out, digits_class_task)
+    assert scores["Dr"] > 90 and scores["Df"] < 10
+    with pytest.raises(UnlearnbookError, match="lr_factor 0 is out of range"):
+        ub.methods.unlearn("retrain_head", digits_original, digits_class_task, lr_factor=0)

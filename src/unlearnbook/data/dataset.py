@@ -92,6 +92,48 @@ def dataset_fingerprint(dataset: Dataset) -> str:
     return digest.hexdigest()[:16]
 
 
+def stratified_order(labels: np.ndarray | torch.Tensor, seed: int = 0,
+                     content: np.ndarray | None = None) -> np.ndarray:
+    """A seeded order of ``range(len(labels))`` in which every prefix is class-stratified.
+
+    Each class is shuffled (seeded), its i-th member gets the key (i + 1/2) / n_class, and the
+    samples are sorted by key, then by label: a prefix is a stratified sample, and the label
+    sequence depends only on the class counts. ``content`` (e.g. :func:`sample_digests`) puts
+    each class in a canonical order before its shuffle, so the whole order is the same however
+    the source listed the samples (an image-folder copy is sorted by class, the torchvision
+    download is not)."""
+    labels = np.asarray(labels)
+    rng = np.random.RandomState(seed)
+    keys = np.empty(len(labels))
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if content is not None:
+            members = members[np.argsort(content[members], kind="stable")]
+        keys[members] = (rng.permutation(len(members)) + 0.5) / len(members)
+    return np.lexsort((labels, keys))
+
+
+def sample_digests(dataset: Dataset) -> np.ndarray:
+    """A content hash per sample (its input and label), to order samples canonically."""
+    def digest(x: torch.Tensor, y) -> str:
+        return hashlib.sha1(x.contiguous().numpy().tobytes() + str(int(y)).encode()).hexdigest()
+    if isinstance(dataset, ArrayDataset):
+        return np.array([digest(x, y) for x, y in zip(dataset.images, dataset.labels)])
+    return np.array([digest(torch.as_tensor(x), y) for x, y in dataset])
+
+
+def dataset_labels(dataset: Dataset) -> np.ndarray:
+    """The labels of a map-style dataset, in order."""
+    if isinstance(dataset, ArrayDataset):
+        return dataset.labels.numpy()
+    return np.array([int(y) for _, y in dataset])
+
+
+def stratified_sample(labels: np.ndarray | torch.Tensor, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` indices drawn without replacement, each class in proportion to its size."""
+    return stratified_order(labels, seed)[:count]
+
+
 def batches(
     dataset: Dataset,
     batch_size: int,

@@ -77,7 +77,7 @@ def make_task(
     dataset: str = "digits",
     scenario: str = "class",
     *,
-    forget_class: int | None = None,
+    forget_class: int | str | None = None,
     forget_size: int | None = None,
     forget_fraction: float | None = None,
     seed: int = 0,
@@ -94,7 +94,8 @@ def make_task(
     """Build a :class:`Task`.
 
     Scenarios: ``random`` (``forget_size`` or ``forget_fraction`` of train), ``class`` (all of
-    ``forget_class``), ``subclass`` (all of fine class ``forget_class`` inside its superclass;
+    ``forget_class``; ``"random"`` draws the class from ``seed``, as DAU's "a randomly chosen
+    class"), ``subclass`` (all of fine class ``forget_class`` inside its superclass;
     ``cifar20``/``digits5``), ``partial`` (``forget_size`` samples of ``forget_class``), ``canary``
     (``forget_size`` out-of-distribution noise images with random labels added to train, then
     forgotten), ``scrambled`` (SURE's canaries: ``forget_size`` random training samples of which
@@ -145,8 +146,12 @@ def make_task(
             for index in forget[ood]:
                 images[index] = scramble(images[index], rng)
     elif scenario in ("class", "partial"):
-        check_range("forget_class", _required(forget_class, "forget_class", scenario), 0,
-                    num_classes - 1)
+        if forget_class == "random":  # DAU: "a randomly chosen class", drawn from the split seed
+            forget_class = int(np.random.RandomState([seed, 1]).randint(num_classes))
+        if isinstance(_required(forget_class, "forget_class", scenario), str):
+            raise UnlearnbookError(f"forget_class {forget_class!r} is not a class; allowed: "
+                                   f"0..{num_classes - 1} or 'random'")
+        check_range("forget_class", forget_class, 0, num_classes - 1)
         members = np.flatnonzero(labels == forget_class)
         if scenario == "class":
             forget = members

@@ -13,9 +13,11 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from .._checks import check_choice
-from ..data.dataset import batches, dataset_fingerprint
+from ..data.dataset import (ArrayDataset, batches, dataset_fingerprint, dataset_labels,
+                            sample_digests, stratified_order)
 from ..device import device_of
 from ..train import state_hash
 
@@ -105,12 +107,30 @@ def dampen(model: nn.Module, forget_importance: dict[str, torch.Tensor],
     return pd.DataFrame(rows)
 
 
+def reference_order(task) -> tuple[Dataset, Dataset]:
+    """D and D_f as the SSD reference code batches them: D = D_r then D_f, unshuffled. Each part
+    is in :func:`~unlearnbook.data.dataset.stratified_order` (seed 0) over a canonical,
+    content-hashed order, so batches mix classes as the reference's torchvision order does and
+    do not depend on the order in which the data source lists the images."""
+    def ordered(part: Dataset) -> Dataset:
+        order = stratified_order(dataset_labels(part), 0, sample_digests(part))
+        if isinstance(part, ArrayDataset):
+            return part.subset(order)
+        return Subset(part, order.tolist())
+    retain, forget = ordered(task.retain), ordered(task.forget)
+    if isinstance(retain, ArrayDataset) and isinstance(forget, ArrayDataset):
+        return ArrayDataset.concat([retain, forget]), forget
+    return ConcatDataset([retain, forget]), forget
+
+
 def selective_synaptic_dampening(model: nn.Module, task, objective: Objective, statistic: str,
                                  alpha: float, lam: float, mode: str, batch_size: int,
                                  forget_batch_size: int) -> nn.Module:
-    """Importance over D_f and over D = D_r + D_f (the whole training set), then dampen."""
-    imp_full = importance(model, task.train, objective, statistic, mode, batch_size)
-    imp_forget = importance(model, task.forget, objective, statistic, mode, forget_batch_size)
+    """Importance over D_f and over D = D_r + D_f (the whole training set, in
+    :func:`reference_order`, which only the batch-mean form depends on), then dampen."""
+    full, forget = reference_order(task)
+    imp_full = importance(model, full, objective, statistic, mode, batch_size)
+    imp_forget = importance(model, forget, objective, statistic, mode, forget_batch_size)
     report = dampen(model, imp_forget, imp_full, alpha, lam)
     model.unlearn_info = {"dampening": report, "selected_fraction":
                           report["selected"].sum() / report["size"].sum()}

@@ -80,9 +80,14 @@ def barlow_twins(z_forget: torch.Tensor, z_val: torch.Tensor, lam: float = 5e-3)
 
 def membership_log_likelihood(attacker: nn.Module, members: torch.Tensor,
                               nonmembers: torch.Tensor) -> torch.Tensor:
-    """L_A = E[log A(D(x_f)') + log(1 - A(D(x_v)'))], the attacker's objective (maximised by A)."""
-    return (nn.functional.logsigmoid(attacker(members)).mean()
-            + nn.functional.logsigmoid(-attacker(nonmembers)).mean())
+    """L_A = E[log A(D(x_f)') + log(1 - A(D(x_v)'))], the attacker's objective (maximised by A).
+
+    Members and non-members are scored in one pass, so the attacker is one binary classifier on
+    their union (Algorithm 1, line 7): its input BatchNorm sees both groups together and keeps
+    the differences between them (scored apart, each group would be standardised on its own)."""
+    logits = attacker(torch.cat([members, nonmembers]))
+    return (nn.functional.logsigmoid(logits[:len(members)]).mean()
+            + nn.functional.logsigmoid(-logits[len(members):]).mean())
 
 
 def default_lr(task, model: nn.Module) -> float:
@@ -92,23 +97,59 @@ def default_lr(task, model: nn.Module) -> float:
     return 0.03 if is_pruned(model) else 0.01
 
 
+def attacker_step(attacker: nn.Module, optimizer: torch.optim.Optimizer, members: torch.Tensor,
+                  nonmembers: torch.Tensor) -> torch.Tensor:
+    """One ascent step on L_A (Algorithm 1, line 7) in training mode; returns -L_A, detached."""
+    attacker.train()
+    loss = -membership_log_likelihood(attacker, members, nonmembers)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def pretrain_attacker(attacker: nn.Module, optimizer: torch.optim.Optimizer,
+                      members: torch.Tensor, nonmembers: torch.Tensor, iterations: int,
+                      batch_size: int, generator: torch.Generator) -> list[float]:
+    """Sec. 4.2's warm start: ``iterations`` steps on random batches of member and non-member
+    tokens (the frozen defender's outputs on D and on D_v); returns the losses."""
+    losses = []
+    for _ in range(iterations):
+        pick_m = torch.randint(len(members), (batch_size,), generator=generator)
+        pick_v = torch.randint(len(nonmembers), (batch_size,), generator=generator)
+        losses.append(attacker_step(attacker, optimizer, members[pick_m.to(members.device)],
+                                    nonmembers[pick_v.to(nonmembers.device)]))
+    return torch.stack(losses).tolist() if losses else []
+
+
+def alpha_schedule(task, iterations: int, alpha_iterations: int | None) -> int:
+    """How many of the first iterations carry alpha: the paper's 30 in class-wise forgetting
+    (Sec. 4.2), all of them otherwise, unless ``alpha_iterations`` says."""
+    if alpha_iterations is not None:
+        return alpha_iterations
+    return 30 if task.scenario == "class" else iterations
+
+
 @register("dau", needs=("val", "labels"))
 def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam: float = 5e-3,
         lr: float | None = None, attacker_lr: float = 1e-3, epochs: float = 3.0,
-        batch_size: int = 256, pretrain_iterations: int = 1000,
+        min_iterations: int = 100, batch_size: int = 256, pretrain_iterations: int = 1000,
         alpha_iterations: int | None = None, noise_samples: int = 10, noise_std: float = 1.0,
         use_vss: bool = True, objective: str = "saturating", momentum: float = 0.9,
         weight_decay: float = 5e-4, seed: int = 0, progress: bool | None = None) -> nn.Module:
-    """Algorithm 1. ``lr`` None: the paper's rate for the scenario and sparsity. ``epochs``:
-    passes over D_r (one iteration per retain batch; D_f and D_v are cycled). The attacker is
-    first trained for ``pretrain_iterations`` on members from D vs D_v. ``alpha_iterations``
-    None: alpha drops to 0 after 30 iterations in class-wise forgetting, never otherwise.
-    ``use_vss=False`` is the ablation of Table 2; ``objective="non_saturating"`` the GAN-style
-    form of Sec. 3.3 (the defender maximises log(1 - A(f')) + log A(v'))."""
+    """Algorithm 1. ``lr`` None: the paper's rate for the scenario and sparsity. One iteration per
+    retain batch (D_f and D_v are cycled) for ``epochs`` passes over D_r, and at least
+    ``min_iterations`` (our choice; the paper gives no run length): on a small D_r three passes
+    are a dozen iterations, too few for the class-wise schedule to both forget and repair. The
+    attacker is first trained for ``pretrain_iterations`` on members from D vs D_v.
+    ``alpha_iterations`` None: alpha drops to 0 after the first 30 iterations in class-wise
+    forgetting (the paper's number), never otherwise. ``use_vss=False`` is the ablation of
+    Table 2; ``objective="non_saturating"`` the GAN-style form of Sec. 3.3 (the defender
+    maximises log(1 - A(f')) + log A(v'))."""
     check_choice("objective", objective, ("saturating", "non_saturating"))
     lr = default_lr(task, model) if lr is None else lr
-    if alpha_iterations is None and task.scenario == "class":
-        alpha_iterations = 30
+    iterations = max(min_iterations, int(epochs * math.ceil(len(task.retain) / batch_size)), 1)
+    alpha_iterations = alpha_schedule(task, iterations, alpha_iterations)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     k = task.num_classes
@@ -122,31 +163,18 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     def tokens(x, y):
         return attacker_input(model, x, y, k, noise_samples, noise_std, generator)
 
-    def attacker_step(members, nonmembers) -> float:
-        attacker.train()
-        loss = -membership_log_likelihood(attacker, members, nonmembers)
-        attacker_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        attacker_opt.step()
-        return loss.item()
-
-    # pre-train A on the frozen defender: members from D, non-members from D_v (features cached)
+    # pre-train A on the frozen defender: members from D, non-members from D_v (tokens cached)
     model.eval()
     with torch.no_grad():
         members_pool = [tokens(x, y) for x, y in itertools.islice(
             batches(task.train, batch_size, shuffle=True, generator=generator, device=device),
             max(1, math.ceil(4 * len(task.val) / batch_size)))]
         val_pool = [tokens(x, y) for x, y in batches(task.val, batch_size, device=device)]
-    members_pool, val_pool = torch.cat(members_pool), torch.cat(val_pool)
-    pretrain_losses = []
-    for _ in range(pretrain_iterations):
-        m = members_pool[torch.randint(len(members_pool), (pair,), generator=generator).to(device)]
-        v = val_pool[torch.randint(len(val_pool), (pair,), generator=generator).to(device)]
-        pretrain_losses.append(attacker_step(m, v))
+    pretrain_losses = pretrain_attacker(attacker, attacker_opt, torch.cat(members_pool),
+                                        torch.cat(val_pool), pretrain_iterations, pair, generator)
 
     forget_batches = cycle(task.forget, pair, generator, device)
     val_batches = cycle(task.val, pair, generator, device)
-    iterations = max(1, int(epochs * math.ceil(len(task.retain) / batch_size)))
     retain_batches = cycle(task.retain, batch_size, generator, device)
     history = []
     for step in tqdm(range(iterations), desc="dau", disable=not progress_enabled(progress),
@@ -160,7 +188,7 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
         model.eval()
         with torch.no_grad():
             members, nonmembers = tokens(x_f, y_f), tokens(x_v, y_v)
-        attack_loss = attacker_step(members, nonmembers)
+        attack_loss = attacker_step(attacker, attacker_opt, members, nonmembers)
         # 2) defender: descend L_D + alpha L_A + beta V_ss
         model.train()
         ce = nn.functional.cross_entropy(model(x_r), y_r)
@@ -171,7 +199,7 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
             adversarial = membership_log_likelihood(attacker, t_f, t_v)
         else:
             adversarial = -membership_log_likelihood(attacker, t_v, t_f)
-        weight = alpha if alpha_iterations is None or step < alpha_iterations else 0.0
+        weight = alpha if step < alpha_iterations else 0.0
         loss = ce + weight * adversarial
         vss = torch.zeros((), device=device)
         if use_vss:
@@ -180,8 +208,13 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
         defender_opt.zero_grad(set_to_none=True)
         loss.backward()
         defender_opt.step()
-        history.append({"iteration": step, "attacker_loss": attack_loss, "defender_ce": ce.item(),
-                        "adversarial": adversarial.item(), "vss": vss.item(), "alpha": weight})
-    model.unlearn_info = {"history": pd.DataFrame(history), "pretrain_losses": pretrain_losses,
-                          "lr": lr, "iterations": iterations, "attacker": attacker}
+        history.append(torch.stack([attack_loss, ce.detach(), adversarial.detach(),
+                                    vss.detach()]))
+    frame = pd.DataFrame(torch.stack(history).cpu().numpy(),
+                         columns=["attacker_loss", "defender_ce", "adversarial", "vss"])
+    frame.insert(0, "iteration", range(iterations))
+    frame["alpha"] = [alpha if step < alpha_iterations else 0.0 for step in range(iterations)]
+    model.unlearn_info = {"history": frame, "pretrain_losses": pretrain_losses, "lr": lr,
+                          "iterations": iterations, "alpha_iterations": alpha_iterations,
+                          "attacker": attacker}
     return model.eval()

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from ..data.dataset import batches
+from ..data.dataset import batches, stratified_sample
 from ..device import device_of
 from .registry import register
 
@@ -24,8 +24,8 @@ def summed_gradient(model: nn.Module, dataset, batch_size: int = 256) -> torch.T
     return total
 
 
-def per_sample_gradients(model: nn.Module, dataset, count: int, chunk: int = 32):
-    """Yield flattened per-sample loss gradients of the first ``count`` samples, in order."""
+def per_sample_gradients(model: nn.Module, dataset, chunk: int = 32):
+    """Yield the flattened per-sample loss gradients of ``dataset``, in order."""
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
 
@@ -34,30 +34,29 @@ def per_sample_gradients(model: nn.Module, dataset, count: int, chunk: int = 32)
         return nn.functional.cross_entropy(out, y.unsqueeze(0))
 
     per_sample = vmap(grad(loss), in_dims=(None, 0, 0))
-    seen = 0
     for x, y in batches(dataset, chunk, device=device_of(model)):
         grads = per_sample(params, x, y)
         flat = torch.cat([g.reshape(len(x), -1) for g in grads.values()], dim=1)
-        for row in flat:
-            if seen == count:
-                return
-            seen += 1
-            yield row
+        yield from flat
 
 
 def woodfisher_direction(model: nn.Module, task, vector: torch.Tensor, samples: int
-                         ) -> torch.Tensor:
-    """Apply the Unlearn-Sparse WoodFisher recursion to ``vector`` over the first ``samples``
-    retain samples, as that code writes it: o <- g_0; then for each g: t = o.g;
-    k <- k - (k.g)/(N + t) o; o <- o - t/(N + t) o (N = samples, k starts at ``vector``)."""
-    grads = per_sample_gradients(model, task.retain, samples + 1)
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply the Unlearn-Sparse WoodFisher recursion to ``vector`` over ``samples`` + 1 retain
+    samples, as that code writes it: o <- g_0; then for each g: t = o.g;
+    k <- k - (k.g)/(N + t) o; o <- o - t/(N + t) o (N = samples, k starts at ``vector``). The
+    code takes the first retain samples in dataset order; we draw a class-stratified sample
+    with the split seed, as the first samples of a class-sorted source cover one class.
+    Returns the direction and the drawn samples' class counts."""
+    drawn = task.retain.subset(stratified_sample(task.retain.labels.numpy(), samples + 1, task.seed))
+    grads = per_sample_gradients(model, drawn)
     k = vector.clone()
     o = next(grads).clone()
     for g in grads:
         t = torch.dot(o, g)
         k -= torch.dot(k, g) / (samples + t) * o
         o -= t / (samples + t) * o
-    return k
+    return k, torch.bincount(drawn.labels, minlength=task.num_classes)
 
 
 @register("iu", needs=("labels",), deterministic=True)
@@ -71,11 +70,12 @@ def iu(model: nn.Module, task, *, alpha: float = 10.0, samples: int = 1000,
     g_f = summed_gradient(model, task.forget, batch_size)
     g_r = summed_gradient(model, task.retain, batch_size)
     v = g_f / n - g_r * n_f / (n * n_r)
-    step = woodfisher_direction(model, task, v, min(samples, n_r - 1))
+    step, hessian_classes = woodfisher_direction(model, task, v, min(samples, n_r - 1))
     with torch.no_grad():
         offset = 0
         for p in model.parameters():
             p += alpha * step[offset:offset + p.numel()].view_as(p)
             offset += p.numel()
-    model.unlearn_info = {"update_norm": float(alpha * step.norm())}
+    model.unlearn_info = {"update_norm": float(alpha * step.norm()),
+                          "hessian_class_counts": hessian_classes.tolist()}
     return model

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .._checks import UnlearnbookError, check_choice
+from ..data.dataset import stratified_sample
 from ..data.tasks import Task
 from .core import accuracy, confidence, embed, entropy, mean_kl, per_sample_loss, predict
 from .mia import (binary_attack_accuracy, class_threshold_efficacy, entropy_lr_mia, knn_attack,
@@ -84,14 +85,29 @@ def metric_attack_features(logits: torch.Tensor, labels: torch.Tensor) -> dict[s
             "m_entropy": (-modified_entropy(logits, labels)).numpy()}
 
 
+def shadow_sets(retain_labels: torch.Tensor, test_labels: torch.Tensor, seed: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Indices of the DAU suite's shadow sets, each a seeded class-stratified draw: members and
+    non-members for MIA-efficacy (min(|D_r|, |D_test|) each) and half of D_r for the metric
+    attacks. The reference code takes the first samples, which a class-sorted source fills
+    with one or two classes."""
+    n = min(len(test_labels), len(retain_labels))
+    def draw(labels, count):
+        return torch.from_numpy(stratified_sample(labels.numpy(), count, seed))
+    return (draw(retain_labels, n), draw(test_labels, n),
+            draw(retain_labels, len(retain_labels) // 2))
+
+
 @suite("dau")
 def dau_suite(model: nn.Module, task: Task) -> dict[str, float]:
     """Unlearn-Sparse metrics as DAU reports them: ``UA`` = 100 - accuracy on D_f, ``RA`` on D_r,
     ``TA`` on the test set (the forgotten class removed in class-wise forgetting),
-    ``MIA_efficacy`` = TN/|D_f| of an RBF SVC on confidence trained on the first |D_test| retain
-    samples (members) vs D_test (both cut to the smaller size when D_r is the smaller); plus the four metric attacks of Sec. 4.4 (``MIA_correctness``,
-    ``MIA_confidence``, ``MIA_entropy``, ``MIA_m_entropy``: percent of D_f called non-member),
-    with class-wise thresholds fitted on one half of D_r vs D_test."""
+    ``MIA_efficacy`` = TN/|D_f| of an RBF SVC on confidence trained on |D_test| retain samples
+    (members) vs D_test (both cut to the smaller size when D_r is the smaller); plus the four
+    metric attacks of Sec. 4.4 (``MIA_correctness``, ``MIA_confidence``, ``MIA_entropy``,
+    ``MIA_m_entropy``: percent of D_f called non-member), with class-wise thresholds fitted on
+    one half of D_r vs D_test. The reference code takes the first samples of D_r; we draw them
+    class-stratified with the split seed (:func:`~unlearnbook.data.dataset.stratified_sample`)."""
     scores, out = accuracies(model, task)
     test_logits, test_labels = out["test"]
     if task.scenario == "class" and task.test_forget_mask is not None:
@@ -102,18 +118,17 @@ def dau_suite(model: nn.Module, task: Task) -> dict[str, float]:
     scores["UA"] = 100.0 - scores["forget_acc"]
     scores["RA"] = scores["retain_acc"]
     scores["TA"] = accuracy(test_logits, test_labels)
-    n = min(len(test_labels), len(retain_labels))  # balanced shadow sets (|D_r| >= |D_test| in
-    scores["MIA_efficacy"] = svc_mia_efficacy(     # the paper's setting, where this is all test)
-        confidence(retain_logits[:n], retain_labels[:n]).numpy(),
-        confidence(test_logits[:n], test_labels[:n]).numpy(),
+    members, nonmembers, half = shadow_sets(retain_labels, test_labels, task.seed)
+    scores["MIA_efficacy"] = svc_mia_efficacy(
+        confidence(retain_logits[members], retain_labels[members]).numpy(),
+        confidence(test_logits[nonmembers], test_labels[nonmembers]).numpy(),
         confidence(forget_logits, forget_labels).numpy())
-    half = len(retain_labels) // 2
-    shadow_in = metric_attack_features(retain_logits[:half], retain_labels[:half])
+    shadow_in = metric_attack_features(retain_logits[half], retain_labels[half])
     shadow_out = metric_attack_features(test_logits, test_labels)
     target = metric_attack_features(forget_logits, forget_labels)
     for name in shadow_in:
         scores[f"MIA_{name}"] = class_threshold_efficacy(
-            shadow_in[name], retain_labels[:half].numpy(), shadow_out[name],
+            shadow_in[name], retain_labels[half].numpy(), shadow_out[name],
             test_labels.numpy(), target[name], forget_labels.numpy())
     return scores
 

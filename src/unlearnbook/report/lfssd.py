@@ -17,20 +17,22 @@ def _setting_name(values: tuple) -> str:
 def forgets_like_retrain(frame: pd.DataFrame, df_tolerance: float = 10.0,
                          dr_drop: float = 3.0) -> list[SettingCheck]:
     """Per setting: LFSSD's D_f within ``df_tolerance`` points of Retrain's and its D_r within
-    ``dr_drop`` points of the original model's."""
+    ``dr_drop`` points of the original model's. Retrain is the from-scratch oracle where the
+    frame has it, else the head-only retrain (the only one the paper printed)."""
     checks = []
-    needed = [("lfssd", "Df"), ("retrain", "Df"), ("lfssd", "Dr"), ("original", "Dr")]
     for setting, part in frame.groupby(list(SETTING), sort=False):
         values = part.set_index(["label", "metric"])
+        oracle = "retrain" if ("retrain", "Df") in values.index else "retrain_head"
+        needed = [("lfssd", "Df"), (oracle, "Df"), ("lfssd", "Dr"), ("original", "Dr")]
         if not all(k in values.index for k in needed):
             continue
         mean, std = values["mean"], values["std"].fillna(0.0)
-        df_gap = abs(mean[("lfssd", "Df")] - mean[("retrain", "Df")])
+        df_gap = abs(mean[("lfssd", "Df")] - mean[(oracle, "Df")])
         dr_loss = mean[("original", "Dr")] - mean[("lfssd", "Dr")]
         effect = min(df_tolerance - df_gap, dr_drop - dr_loss)
         checks.append(SettingCheck(
             _setting_name(setting), effect >= 0, effect, float(max(std[k] for k in needed)),
-            f"D_f {mean[('lfssd', 'Df')]:.1f} vs Retrain {mean[('retrain', 'Df')]:.1f}, "
+            f"D_f {mean[('lfssd', 'Df')]:.1f} vs {oracle} {mean[(oracle, 'Df')]:.1f}, "
             f"D_r {mean[('lfssd', 'Dr')]:.1f} vs original {mean[('original', 'Dr')]:.1f}"))
     return checks
 
@@ -79,7 +81,8 @@ REPORT = register_paper(PaperReport(
     method="lfssd",
     competitor="ssd",
     suite="lfssd",
-    labels=("original", "retrain", "finetune", "badteacher", "amnesiac", "ssd", "lfssd"),
+    labels=("original", "retrain", "retrain_head", "finetune", "badteacher", "amnesiac", "ssd",
+            "lfssd"),
     headline=METRICS,
     items=(
         Item("LFSSD-T1", "headline: full class and sub-class 'lamp'",
