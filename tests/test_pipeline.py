@@ -104,6 +104,9 @@ def test_runner_resumes_after_kill_and_reports_failures(tmp_path):
         assert (folder / name / "DONE").stat().st_mtime == mtime  # not redone
     assert len(list(folder.glob("*/DONE"))) == 3
     assert len(ub.report.collect(results, "tiny", "lfssd")["run_id"].unique()) == 3
+    provenance = json.loads((folder / "provenance.json").read_text())  # the grid's own record
+    assert provenance["grid_wall_seconds"] > 0 and provenance["grid_papers"] == ["lfssd"]
+    assert provenance["commit"] and len(provenance["run_seconds"]) == 3
 
     bad = _tiny_profile(tmp_path, [{"id": "bad", "group": "class", "target": "x",
                                     "dataset": "digits", "scenario": "class",

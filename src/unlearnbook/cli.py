@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a profile's grid of notebooks with papermill")
     run.add_argument("--profile", default="smoke", help="smoke, cpu, paper or a .yaml path")
-    run.add_argument("--paper", default="all", help="lfssd, dau, ... or all")
+    run.add_argument("--paper", default="all",
+                     help="lfssd, dau, ..., a comma-separated list, or all")
     run.add_argument("--results", default="results")
     run.add_argument("--workers", type=int, default=1)
     run.add_argument("--dry-run", action="store_true")
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from .runner import run_grid, summarise
 
-            papers = None if args.paper == "all" else [args.paper]
+            papers = None if args.paper == "all" else args.paper.split(",")
             outcomes = run_grid(args.profile, papers, args.results, args.workers, args.dry_run)
             if outcomes:
                 print(summarise(outcomes))

@@ -85,10 +85,45 @@ def execute(run: Run, results: Path, threads: int, timeout: int | None = None) -
     return Outcome(run, "failed", time.perf_counter() - start, executed, error)
 
 
+PROVENANCE = "provenance.json"
+
+
+def commit() -> str:
+    """The source tree's git commit (with ``-dirty`` when it has uncommitted changes), or
+    ``unknown`` outside a git checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, text=True, capture_output=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def record_provenance(folder: Path, wall_seconds: float, outcomes: list[Outcome],
+                      papers: list[str]) -> None:
+    """Write ``provenance.json`` for one paper's grid: the commit that ran it, the machine, the
+    wall time of the grid (which ran ``papers`` together), and each run's own time (read from
+    its ``DONE`` marker). A later grid that only skipped done runs keeps the earlier record."""
+    if outcomes and all(o.status == "skipped" for o in outcomes) and (folder / PROVENANCE).exists():
+        return
+    from .pipeline import hardware
+
+    runs = {o.run.run_id: float((o.notebook.parent / MARKER).read_text())
+            for o in outcomes if (o.notebook.parent / MARKER).exists()}
+    write_text(folder / PROVENANCE, json.dumps({
+        "commit": commit(), "hardware": hardware(), "finished": time.strftime("%Y-%m-%d %H:%M"),
+        "grid_wall_seconds": round(wall_seconds, 1), "grid_papers": papers,
+        "run_seconds": runs}, indent=1))
+
+
 def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
              results: str | os.PathLike = "results", workers: int = 1,
              dry_run: bool = False) -> list[Outcome]:
-    """Expand the profile and execute every run not yet done, ``workers`` at a time."""
+    """Expand the profile and execute every run not yet done, ``workers`` at a time; record
+    each paper's provenance (:func:`record_provenance`)."""
     runs = plan(profile, papers)
     results = Path(results)
     if dry_run:
@@ -98,10 +133,16 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
         return []
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     outcomes = []
+    start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(execute, run, results, threads) for run in runs]
         for future in tqdm(as_completed(futures), total=len(futures), desc="runs"):
             outcomes.append(future.result())
+    wall = time.perf_counter() - start
+    papers_run = list(dict.fromkeys(run.paper for run in runs))
+    for paper in papers_run:
+        mine = [o for o in outcomes if o.run.paper == paper]
+        record_provenance(run_dir(results, mine[0].run).parent, wall, mine, papers_run)
     return outcomes
 
 

@@ -242,10 +242,17 @@ class BookData:
         if not info:
             return (f"**Ours: no results for this paper in this build.** Run `unlearnbook run "
                     f"--paper {paper}` and `unlearnbook report`.")
+        grid = info.get("grid") or {}
+        ran = (f"; the grid ran at commit `{grid['commit']}` in "
+               f"{grid['grid_wall_seconds'] / 60:.0f} min wall time"
+               + (f" (together with {', '.join(p for p in grid['grid_papers'] if p != paper)})"
+                  if len(grid.get("grid_papers", [])) > 1 else "")
+               + f", finished {grid['finished']}") if grid else ""
         return (f"**Ours:** profile `{self.profile}` ({self.meta['description']}); "
                 f"{info['runs']} runs; datasets {', '.join(info['datasets'])}; data from "
                 f"{'; '.join(info['sources'])}; hardware {'; '.join(info['hardware'])}; "
-                f"{seeds_phrase(info.get('seeds', {}))}; report built {self.meta['built']}.")
+                f"{seeds_phrase(info.get('seeds', {}))}{ran}; report built "
+                f"{self.meta['built']}.")
 
     def caption(self, paper: str, item: Item) -> str:
         """What produced a table: profile, data, and which seed axes its ± covers."""
@@ -533,6 +540,12 @@ def _gather_extras(results: str | os.PathLike, profile: str, frame: pd.DataFrame
             pd.concat(parts, ignore_index=True).to_csv(tmp, index=False)
 
 
+def _provenance(folder: Path) -> dict:
+    """The grid's ``provenance.json`` (commit, wall time), or {} when it was not recorded."""
+    path = folder / "provenance.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "results",
                  out: str | os.PathLike = "book/generated") -> str:
     """Aggregate a profile's finished runs into ``out`` (aggregate.csv, meta.json) and copy each
@@ -566,6 +579,7 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
                 "sources": sorted(runs["data_source"].unique().tolist()),
                 "hardware": sorted(runs["hardware"].unique().tolist()),
                 "seeds": seed_spread(runs),
+                "grid": _provenance(Path(results) / spec["name"] / paper),
             }
             wanted = tutorial_run(spec, paper)
             if wanted not in set(runs["run_id"]):
