@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--paper", default="all",
                      help="lfssd, dau, ..., a comma-separated list, or all")
     run.add_argument("--results", default="results")
+    run.add_argument("--runs", default=None,
+                     help="only these run ids (comma-separated, as --dry-run lists them)")
     run.add_argument("--workers", type=int, default=1)
     run.add_argument("--dry-run", action="store_true")
     report = sub.add_parser("report", help="aggregate results and prepare the book")
@@ -44,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
             from .runner import run_grid, summarise
 
             papers = None if args.paper == "all" else args.paper.split(",")
-            outcomes = run_grid(args.profile, papers, args.results, args.workers, args.dry_run)
+            only = args.runs.split(",") if args.runs else None
+            outcomes = run_grid(args.profile, papers, args.results, args.workers, args.dry_run,
+                                only)
             if outcomes:
                 print(summarise(outcomes))
             return 1 if any(o.status == "failed" for o in outcomes) else 0

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from ._checks import UnlearnbookError
 from .io import atomic_write, write_text
 from .profiles import Run, expand, load, notebook_path, papers_in
 
@@ -50,10 +51,19 @@ def stamp(results_csv: Path, record: dict) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def plan(profile: str | os.PathLike, papers: list[str] | None = None) -> list[Run]:
+def plan(profile: str | os.PathLike, papers: list[str] | None = None,
+         only: list[str] | None = None) -> list[Run]:
+    """The profile's runs for ``papers`` (all when None), restricted to the run ids ``only``."""
     data = load(profile)
     wanted = papers or papers_in(data)
-    return [run for paper in wanted for run in expand(data, paper)]
+    runs = [run for paper in wanted for run in expand(data, paper)]
+    if only is not None:
+        unknown = sorted(set(only) - {run.run_id for run in runs})
+        if unknown:
+            raise UnlearnbookError(f"unknown run id(s) {unknown}; allowed: "
+                                   f"{', '.join(run.run_id for run in runs)}")
+        runs = [run for run in runs if run.run_id in only]
+    return runs
 
 
 def execute(run: Run, results: Path, threads: int, timeout: int | None = None) -> Outcome:
@@ -104,15 +114,16 @@ def commit() -> str:
 
 def record_provenance(folder: Path, wall_seconds: float, outcomes: list[Outcome],
                       papers: list[str]) -> None:
-    """Write ``provenance.json`` for one paper's grid: the commit that ran it, the machine, the
-    wall time of the grid (which ran ``papers`` together), and each run's own time (read from
-    its ``DONE`` marker). A later grid that only skipped done runs keeps the earlier record."""
+    """Write ``provenance.json`` for one paper's latest grid: the commit that ran it, the machine,
+    the wall time of that grid (which ran ``papers`` together), and the time of every finished
+    run in ``folder`` (read from its ``DONE`` marker). A grid that only skipped done runs keeps
+    the earlier record."""
     if outcomes and all(o.status == "skipped" for o in outcomes) and (folder / PROVENANCE).exists():
         return
     from .pipeline import hardware
 
-    runs = {o.run.run_id: float((o.notebook.parent / MARKER).read_text())
-            for o in outcomes if (o.notebook.parent / MARKER).exists()}
+    runs = {marker.parent.name: float(marker.read_text())
+            for marker in sorted(folder.glob(f"*/{MARKER}"))}
     write_text(folder / PROVENANCE, json.dumps({
         "commit": commit(), "hardware": hardware(), "finished": time.strftime("%Y-%m-%d %H:%M"),
         "grid_wall_seconds": round(wall_seconds, 1), "grid_papers": papers,
@@ -121,10 +132,10 @@ def record_provenance(folder: Path, wall_seconds: float, outcomes: list[Outcome]
 
 def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
              results: str | os.PathLike = "results", workers: int = 1,
-             dry_run: bool = False) -> list[Outcome]:
-    """Expand the profile and execute every run not yet done, ``workers`` at a time; record
-    each paper's provenance (:func:`record_provenance`)."""
-    runs = plan(profile, papers)
+             dry_run: bool = False, only: list[str] | None = None) -> list[Outcome]:
+    """Expand the profile and execute every run not yet done (of ``only``, when given),
+    ``workers`` at a time; record each paper's provenance (:func:`record_provenance`)."""
+    runs = plan(profile, papers, only)
     results = Path(results)
     if dry_run:
         for run in runs:
