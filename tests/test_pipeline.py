@@ -323,3 +323,13 @@ def test_a_toy_paper_needs_only_its_own_files(tmp_path, monkeypatch):
     assert table_frame(data, "TOY-T1").loc[("t", "original"), ("Df", "ours")] != "–"
     assert verdict(data, "TOY-T1").status == "replicated"
     assert (tmp_path / "book" / "generated" / "toy_tutorial.ipynb").exists()
+
+
+def test_plan_selects_run_ids_and_rejects_unknown_ones():
+    from unlearnbook.runner import plan
+    runs = plan("cpu", ["lfssd"], only=["class-lamp-rn-s0"])
+    assert [run.run_id for run in runs] == ["class-lamp-rn-s0"]
+    assert "retrain_head" in json.dumps(runs[0].parameters["methods"])
+    with pytest.raises(ub.UnlearnbookError, match=r"unknown run id\(s\) \['nope'\]; allowed: "
+                                                  "class-lamp-rn-s0"):
+        plan("cpu", ["lfssd"], only=["nope"])
