@@ -150,6 +150,7 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     lr = default_lr(task, model) if lr is None else lr
     iterations = max(min_iterations, int(epochs * math.ceil(len(task.retain) / batch_size)), 1)
     alpha_iterations = alpha_schedule(task, iterations, alpha_iterations)
+    weights = [alpha if step < alpha_iterations else 0.0 for step in range(iterations)]
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     k = task.num_classes
@@ -199,8 +200,7 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
             adversarial = membership_log_likelihood(attacker, t_f, t_v)
         else:
             adversarial = -membership_log_likelihood(attacker, t_v, t_f)
-        weight = alpha if step < alpha_iterations else 0.0
-        loss = ce + weight * adversarial
+        loss = ce + weights[step] * adversarial
         vss = torch.zeros((), device=device)
         if use_vss:
             vss = barlow_twins(model.features(x_f), model.features(x_v), lam)
@@ -213,7 +213,7 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     frame = pd.DataFrame(torch.stack(history).cpu().numpy(),
                          columns=["attacker_loss", "defender_ce", "adversarial", "vss"])
     frame.insert(0, "iteration", range(iterations))
-    frame["alpha"] = [alpha if step < alpha_iterations else 0.0 for step in range(iterations)]
+    frame["alpha"] = weights
     model.unlearn_info = {"history": frame, "pretrain_losses": pretrain_losses, "lr": lr,
                           "iterations": iterations, "alpha_iterations": alpha_iterations,
                           "attacker": attacker}
