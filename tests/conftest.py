@@ -30,7 +30,8 @@ def digits_original(digits_class_task, tmp_path_factory):
 #: Shorter settings for methods whose defaults are sized for CIFAR (speed only). Every other
 #: registered method runs with its defaults, so a new method is covered without editing tests.
 FAST_HP = {"finetune": dict(epochs=1), "amnesiac": dict(epochs=1), "lfssd": dict(alpha=3.0),
-           "ft": dict(epochs=1), "iu": dict(samples=20), "neggrad_plus": dict(epochs=2),
+           "ft": dict(epochs=1), "iu": dict(samples=20),
+           "ntk": dict(retain_samples=40), "neggrad_plus": dict(epochs=2),
            "dau": dict(batch_size=64, epochs=0.2, min_iterations=2, pretrain_iterations=5),
            **{name: dict(epochs=2) for name in ("sure", "l1sparse", "rl", "be_plus", "bs_plus",
                                                 "badteacher_paired", "cfk", "euk")}}

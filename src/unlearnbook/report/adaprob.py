@@ -13,6 +13,8 @@ from .core import (TABLE_STYLES, BookData, Claim, Item, PaperReport, SettingChec
 
 METHODS = ("original", "finetune", "neggrad_plus", "cfk", "euk", "badteacher", "scrub", "scrub_r",
            "adaprob")
+#: the protocol's Fisher and NTK forgetting: in the paper's baseline list, in none of its tables
+SMALL_SCALE_ONLY = ("ff", "ntk")
 ERRORS = ("test_err", "retain_err", "forget_err")
 SETTING = ("arch_key", "target")
 LAMBDAS = tuple(f"lambda={k}" for k in (1, 2, 3, 4))
@@ -203,7 +205,7 @@ REPORT = register_paper(PaperReport(
     method="adaprob",
     competitor="scrub",
     suite="adaprob",
-    labels=("retrain",) + METHODS,
+    labels=("retrain",) + METHODS + SMALL_SCALE_ONLY,
     headline=ERRORS,
     relabel={"arch_key": ARCHS},
     items=(
@@ -244,5 +246,8 @@ REPORT = register_paper(PaperReport(
                          "(98.25% vs 5.19%) with retain error 0.", forgets_cifar100_class),
              unavailable="CIFAR-100 one-class runs belong to the `paper` profile; this build "
                          "does not run them."),
+        Item("ADA-X2", "every baseline at small scale, Fisher and NTK forgetting included",
+             {"group": ["small"]}, ERRORS + ("kl_forget", "kl_test"), rows=SETTING,
+             labels=("retrain",) + METHODS + SMALL_SCALE_ONLY),
     ),
 ))
