@@ -40,3 +40,14 @@ def test_every_metric_suite_runs_on_cuda(cuda_setup, suite):
     task, original = cuda_setup
     scores = ub.metrics.evaluate(original, task, suite=suite)
     assert scores and all(isinstance(v, float) for v in scores.values())
+
+
+def test_fast_path_on_cuda(cuda_setup):
+    """Issue 11: on CUDA the recipe's "auto" options train under bf16 autocast and channels-last
+    (recorded in fit_info), and batches are cut and normalised on the device."""
+    task, original = cuda_setup
+    assert (original.fit_info.precision, original.fit_info.channels_last) == ("bf16", True)
+    host = next(ub.data.batches(task.test, 64))
+    placed = next(ub.data.batches(task.test, 64, device="cuda"))
+    assert placed[0].device.type == "cuda" and torch.allclose(placed[0].cpu(), host[0])
+    assert task.test.on("cuda") is task.test.on("cuda")  # moved once

@@ -196,8 +196,11 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
                                               oracle_scores[name], task)}
             rows += [{**base, "suite": name, "metric": k, "value": v} for k, v in scores.items()]
         rows += [{**base, "suite": suites[0], **row} for row in extra]
-    frame = pd.DataFrame(rows).assign(train_seed=getattr(original, "train_seed", None),
-                                      unlearn_seed=unlearn_seed)
+    fit_info = getattr(original, "fit_info", None)
+    frame = pd.DataFrame(rows).assign(
+        train_seed=getattr(original, "train_seed", None), unlearn_seed=unlearn_seed,
+        train_precision=getattr(fit_info, "precision", None),
+        train_channels_last=getattr(fit_info, "channels_last", None))
     return frame, models
 
 

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ from .io import atomic_write, write_text
 TRAIN_CODE_VERSION = "1"
 SCHEDULES = ("constant", "multistep", "cosine", "onecycle")
 OPTIMIZERS = ("sgd", "adam")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class Recipe:
     early "rewind point" of a run. The SCRUB protocol (AdaProb's tables) adds ``l2_init``, a loss
     term l2_init/2·‖θ − θ_start‖² (with ``weight_decay`` 0), and ``freeze_bn`` (BatchNorm in eval
     mode while training).
+
+    Speed options (they do not change what the recipe means): ``precision`` "bf16" trains under
+    bfloat16 autocast, ``channels_last`` uses the channels-last memory layout, ``compile`` runs
+    the forward pass through ``torch.compile``. "auto" / None: bf16 and channels-last on CUDA,
+    fp32 and the default layout elsewhere (:func:`resolve`). What was used is recorded in the
+    checkpoint's metadata and in ``fit_info``.
     """
 
     epochs: int = 10
@@ -55,10 +62,14 @@ class Recipe:
     stop_epoch: int | None = None
     l2_init: float = 0.0
     freeze_bn: bool = False
+    precision: str = "auto"
+    channels_last: bool | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("precision", self.precision, PRECISIONS)
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
             raise UnlearnbookError(f"bad recipe {self}; allowed: epochs >= 0, batch_size >= 1, lr > 0")
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
@@ -70,6 +81,15 @@ class Recipe:
             raise UnlearnbookError(f"unknown recipe field(s) {sorted(unknown)}; allowed: "
                                    f"{sorted(cls.__dataclass_fields__)}")
         return cls(**values)
+
+
+def resolve(recipe: Recipe, device: torch.device) -> Recipe:
+    """The recipe with its "auto" speed options decided for ``device``: bf16 autocast and
+    channels-last on CUDA, fp32 and the default layout elsewhere."""
+    cuda = torch.device(device).type == "cuda"
+    precision = ("bf16" if cuda else "fp32") if recipe.precision == "auto" else recipe.precision
+    channels_last = cuda if recipe.channels_last is None else recipe.channels_last
+    return replace(recipe, precision=precision, channels_last=channels_last)
 
 
 def cache_dir() -> Path:
@@ -90,19 +110,21 @@ def cache_key(model: nn.Module, dataset, recipe: Recipe, seed: int) -> str:
     (content, so split and forget set are covered), recipe, seed and training-code version."""
     blob = json.dumps({
         "spec": _spec_key(model), "init": state_hash(model),
-        "data": dataset_fingerprint(dataset), "recipe": recipe_key(recipe), "seed": seed,
+        "data": dataset_fingerprint(dataset),
+        "recipe": recipe_key(resolve(recipe, default_device())), "seed": seed,
         "code": TRAIN_CODE_VERSION, "torch": torch.__version__.split("+")[0],
     }, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 #: Recipe fields added after checkpoints were cached: in the key only when not at their default,
-#: so existing checkpoints stay valid.
-_LATE_FIELDS = {"l2_init": 0.0, "freeze_bn": False}
+#: so existing checkpoints stay valid (the speed options as resolved: fp32 CPU runs keep theirs).
+_LATE_FIELDS = {"l2_init": 0.0, "freeze_bn": False, "precision": "fp32", "channels_last": False,
+                "compile": False}
 
 
 def recipe_key(recipe: Recipe) -> dict:
-    """The recipe's fields as they enter :func:`cache_key`."""
+    """The (resolved) recipe's fields as they enter :func:`cache_key`."""
     return {k: v for k, v in asdict(recipe).items()
             if k not in _LATE_FIELDS or v != _LATE_FIELDS[k]}
 
@@ -117,10 +139,16 @@ def _spec_key(model: nn.Module):
 
 @dataclass
 class FitInfo:
+    """How a model was trained: cache key, wall seconds, whether it came from the cache, the
+    per-epoch mean losses and the speed options used (:func:`resolve`)."""
+
     key: str | None
     seconds: float
     cached: bool
     losses: list[float] = field(default_factory=list)
+    precision: str = "fp32"
+    channels_last: bool = False
+    compiled: bool = False
 
 
 def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool = True,
@@ -133,8 +161,9 @@ def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool
     carries ``recipe``, ``train_seed`` and ``fit_info``.
     """
     trained = copy.deepcopy(model).to(default_device())
+    recipe_used = resolve(recipe, default_device())
     if not cache:
-        info = _train(trained, dataset, recipe, seed, progress, desc)
+        info = _train(trained, dataset, recipe_used, seed, progress, desc)
         return _tag(trained, recipe, seed, info)
     key = cache_key(model, dataset, recipe, seed)
     path = cache_dir() / "checkpoints" / f"{key}.pt"
@@ -144,14 +173,17 @@ def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool
             trained.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             meta_path = path.with_suffix(".json")
             meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-            info = FitInfo(key, meta.get("seconds", 0.0), True, meta.get("losses", []))
+            used = meta.get("recipe", {})
+            info = FitInfo(key, meta.get("seconds", 0.0), True, meta.get("losses", []),
+                           used.get("precision", "fp32"), bool(used.get("channels_last")),
+                           bool(used.get("compile")))
             return _tag(trained, recipe, seed, info)
-        info = _train(trained, dataset, recipe, seed, progress, desc)
+        info = _train(trained, dataset, recipe_used, seed, progress, desc)
         info.key = key
         with atomic_write(path) as tmp:
             torch.save(trained.state_dict(), tmp)
         write_text(path.with_suffix(".json"), json.dumps(
-            {"recipe": asdict(recipe), "seed": seed, "seconds": info.seconds,
+            {"recipe": asdict(recipe_used), "seed": seed, "seconds": info.seconds,
              "losses": info.losses, "spec": getattr(model, "spec", None)}, default=str))
     return _tag(trained, recipe, seed, info)
 
@@ -163,18 +195,20 @@ def _tag(model: nn.Module, recipe: Recipe, seed: int, info: FitInfo) -> nn.Modul
 
 
 def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with zero padding and random horizontal flip, per sample, on a batch tensor."""
+    """Random crop with zero padding and random horizontal flip, per sample, on a batch tensor
+    (the draws come from ``generator``, on its device)."""
     n, c, h, w = x.shape
+    where = generator.device
     if padding:
         padded = nn.functional.pad(x, (padding,) * 4)
-        oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-        ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-        rows = (oy[:, None] + torch.arange(h))[:, None, :, None].to(x.device)
-        cols = (ox[:, None] + torch.arange(w))[:, None, None, :].to(x.device)
+        oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=where)
+        ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=where)
+        rows = (oy[:, None] + torch.arange(h, device=where))[:, None, :, None].to(x.device)
+        cols = (ox[:, None] + torch.arange(w, device=where))[:, None, None, :].to(x.device)
         x = padded[torch.arange(n, device=x.device)[:, None, None, None],
                    torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
     if flip:
-        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        mask = (torch.rand(n, generator=generator, device=where) < 0.5).to(x.device)
         x = torch.where(mask[:, None, None, None], x.flip(3), x)
     return x
 
@@ -215,8 +249,14 @@ def progress_enabled(progress: bool | None) -> bool:
 
 def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool | None,
            desc: str) -> FitInfo:
+    """The training loop of a resolved recipe: batches cut on the model's device, the epoch's
+    loss summed there (one host sync per epoch), bf16 autocast / channels-last / compile as the
+    recipe says."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    device = device_of(model)
+    layout = torch.channels_last if recipe.channels_last else torch.contiguous_format
+    model.to(memory_format=layout)
     optimizer = make_optimizer(model.parameters(), recipe)
     steps_per_epoch = max(math.ceil(len(dataset) / recipe.batch_size), 1)
     offset = recipe.start_epoch * steps_per_epoch
@@ -225,25 +265,40 @@ def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool 
     losses: list[float] = []
     start = time.perf_counter()
     start_weights = [p.detach().clone() for p in model.parameters()] if recipe.l2_init else None
+    # crops and flips are drawn where the batch is (a CPU generator would copy per step)
+    crops = generator if device.type == "cpu" else torch.Generator(device).manual_seed(seed)
+    forward = torch.compile(model) if recipe.compile else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=recipe.precision == "bf16")
     model.train(not recipe.freeze_bn)
     stop = recipe.epochs if recipe.stop_epoch is None else recipe.stop_epoch
     bar = tqdm(range(recipe.start_epoch, stop), desc=desc, disable=not progress_enabled(progress),
                leave=False)
     for _ in bar:
-        total, count = 0.0, 0
+        total = torch.zeros((), device=device)
         for x, y in batches(dataset, recipe.batch_size, shuffle=True, generator=generator,
-                            device=device_of(model)):
+                            device=device):
             if recipe.augment:
-                x = augment(x, recipe.crop_padding, recipe.flip, generator)
-            loss = nn.functional.cross_entropy(model(x), y)
+                x = augment(x, recipe.crop_padding, recipe.flip, crops)
+            with autocast:
+                loss = nn.functional.cross_entropy(forward(x.contiguous(memory_format=layout)), y)
             if start_weights is not None:
                 loss = loss + recipe.l2_init * proximal(model, start_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total, count = total + loss.item() * len(y), count + len(y)
-        losses.append(total / max(count, 1))
+            total += loss.detach().float() * len(y)
+        losses.append(float(total) / max(len(dataset), 1))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.to(memory_format=torch.contiguous_format)
     model.eval()
-    return FitInfo(None, time.perf_counter() - start, False, losses)
+    _synchronize(device)
+    return FitInfo(None, time.perf_counter() - start, False, losses, recipe.precision,
+                   bool(recipe.channels_last), recipe.compile)
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a wall time covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

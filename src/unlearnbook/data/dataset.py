@@ -32,6 +32,7 @@ class ArrayDataset(Dataset):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self._fingerprint: str | None = None
+        self._resident: dict[str, ArrayDataset] = {}
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -46,6 +47,23 @@ class ArrayDataset(Dataset):
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.normalise(self.images[index]), self.labels[index]
+
+    def on(self, device: torch.device | str) -> "ArrayDataset":
+        """This dataset with its uint8 images, labels and statistics resident on ``device``
+        (moved once and kept), so that batches are sliced and normalised there: no host-side
+        float conversion and no host-to-device copy per batch. The CPU gives ``self``."""
+        device, here = torch.device(device), self.images.device
+        if device.type == here.type and device.index in (None, here.index):
+            return self
+        key = str(device)
+        if key not in self._resident:
+            moved = ArrayDataset(self.images.to(device), self.labels.to(device),
+                                 self.mean.flatten().tolist(), self.std.flatten().tolist(),
+                                 self.fine_labels.to(device))
+            moved.mean, moved.std = self.mean.to(device), self.std.to(device)
+            moved._fingerprint = self.fingerprint
+            self._resident[key] = moved
+        return self._resident[key]
 
     def subset(self, index: np.ndarray | torch.Tensor) -> "ArrayDataset":
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
@@ -143,7 +161,8 @@ def batches(
     device: torch.device | str | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(x, y)`` mini-batches (on ``device`` when given); shuffling is reproducible
-    through ``generator`` (a CPU generator)."""
+    through ``generator`` (a CPU generator). An :class:`ArrayDataset` is made resident on
+    ``device`` (:meth:`ArrayDataset.on`), so its batches are cut and normalised there."""
     n = len(dataset)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     if not isinstance(dataset, ArrayDataset):
@@ -152,9 +171,12 @@ def batches(
         for x, y in loader:
             yield _to(x, torch.as_tensor(y), device)
         return
+    if device is not None:
+        dataset = dataset.on(device)
+        order = order.to(dataset.images.device)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
-        yield _to(*dataset.batch(order[start:start + batch_size]), device)
+        yield dataset.batch(order[start:start + batch_size])
 
 
 def _to(x: torch.Tensor, y: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
