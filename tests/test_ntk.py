@@ -71,6 +71,8 @@ def test_ntk_refuses_large_scale_and_bad_ridge(tiny):
         ub.methods.unlearn("ntk", model, task, max_columns=10)
     with pytest.raises(UnlearnbookError, match="ridge"):
         ub.methods.unlearn("ntk", model, task, ridge=0.0)
+    with pytest.raises(UnlearnbookError, match=r"retain_samples=1000 .*allowed: 1\.\.32"):
+        ub.methods.unlearn("ntk", model, task, retain_samples=1000)
 
 
 def test_ntk_raises_the_forget_loss_and_keeps_the_retain_loss(tiny):

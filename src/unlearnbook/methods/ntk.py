@@ -125,6 +125,9 @@ def ntk(model: nn.Module, task, *, ridge: float = 0.1, trapezium: bool = True,
     params = [p for p in model.parameters() if p.requires_grad]
     size = sum(p.numel() for p in params)
     retain = task.retain
+    if retain_samples is not None and not 1 <= retain_samples <= len(retain):
+        raise UnlearnbookError(f"NTK retain_samples={retain_samples!r} is out of range; allowed: "
+                               f"1..{len(retain)} (the size of D_r) or None")
     if retain_samples is not None:
         retain = retain.subset(stratified_sample(retain.labels.numpy(), retain_samples, task.seed))
     retain_count, forget_count = len(retain), len(task.forget)
