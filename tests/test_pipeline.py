@@ -65,7 +65,7 @@ def test_notebook_runs_under_papermill(paper, tmp_path):
     report = ub.report.paper_report(paper)
     assert set(report.headline) <= set(results["metric"])
     for column in ("train_seed", "split_seed", "unlearn_seed", "seconds", "hp", "suite",
-                   "data_source", "hardware"):
+                   "data_source", "hardware", "train_precision", "train_channels_last"):
         assert column in results.columns
     keys = ["label", "suite", "metric"] + [k for k in ("sparsity", "epoch") if k in results]
     assert len(results) == results[keys].drop_duplicates().shape[0]
