@@ -221,6 +221,25 @@ def test_fisher_forgetting_noise_and_class_reset(digits_class_task, digits_origi
     assert not torch.equal(noisy.body[0].weight, digits_original.body[0].weight)
 
 
+def test_per_sample_fisher_matches_a_loop_over_samples(digits_class_task, digits_original):
+    """``batch_size=1`` (the SCRUB code's Fisher) is vectorised; it must equal the loop."""
+    from unlearnbook.methods.fisher import retain_fisher
+    model, small = digits_original.eval(), digits_class_task.retain.subset(np.arange(12))
+    params = dict(model.named_parameters())
+    expected = {k: torch.zeros_like(v) for k, v in params.items()}
+    for x, _ in ub.data.batches(small, 1):
+        logits = model(x)
+        probs = torch.softmax(logits, 1).detach()
+        for y in range(digits_class_task.num_classes):
+            loss = nn.functional.cross_entropy(logits, torch.tensor([y]))
+            grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True)
+            for k, g in zip(params, grads):
+                expected[k] += probs[0, y] * g ** 2 / len(small)
+    fisher = retain_fisher(model, small, digits_class_task.num_classes, batch_size=1)
+    for k in params:
+        assert torch.allclose(fisher[k], expected[k], rtol=1e-4, atol=1e-10), k
+
+
 def test_influence_pieces(digits_class_task, digits_original):
     from unlearnbook.methods.influence import per_sample_gradients, summed_gradient
     small = digits_class_task.forget.subset(np.arange(5))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.func import functional_call, grad, vmap
 
 from ..data.dataset import batches
 from ..device import device_of
@@ -13,7 +14,11 @@ from .registry import register
 def retain_fisher(model: nn.Module, dataset, num_classes: int, batch_size: int = 32
                   ) -> dict[str, torch.Tensor]:
     """Diagonal Fisher over D_r: for every class y, F += mean_batch p(y|x) * (grad CE(f(x), y))^2,
-    averaged over batches (the expectation over the model's own predictive distribution)."""
+    averaged over batches (the expectation over the model's own predictive distribution).
+    ``batch_size=1`` (the SCRUB code's per-sample Fisher) is computed by
+    :func:`per_sample_fisher`, with the same result and without a loop over samples."""
+    if batch_size == 1:
+        return per_sample_fisher(model, dataset, num_classes)
     model.eval()
     params = dict(model.named_parameters())
     fisher = {k: torch.zeros_like(v) for k, v in params.items()}
@@ -31,6 +36,31 @@ def retain_fisher(model: nn.Module, dataset, num_classes: int, batch_size: int =
                     fisher[k] += probs[:, y].mean() * g.detach() ** 2
         count += 1
     return {k: v / max(count, 1) for k, v in fisher.items()}
+
+
+def per_sample_fisher(model: nn.Module, dataset, num_classes: int, chunk: int = 64
+                      ) -> dict[str, torch.Tensor]:
+    """F = mean_x Σ_y p(y|x) (∇ CE(f(x), y))², with one gradient per sample (``torch.func``
+    per-sample gradients over chunks of D_r)."""
+    model.eval()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = dict(model.named_buffers())
+
+    def sample_loss(weights: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(model, (weights, buffers), (x[None],))
+        return nn.functional.cross_entropy(logits, y[None])
+
+    sample_grads = vmap(grad(sample_loss), in_dims=(None, 0, 0))
+    fisher = {k: torch.zeros_like(v) for k, v in params.items()}
+    for x, _ in batches(dataset, chunk, device=device_of(model)):
+        with torch.no_grad():
+            probs = torch.softmax(model(x), dim=1)
+        for y in range(num_classes):
+            target = torch.full((len(x),), y, dtype=torch.long, device=x.device)
+            for k, g in sample_grads(params, x, target).items():
+                weight = probs[:, y].view(-1, *([1] * (g.ndim - 1)))
+                fisher[k] += (weight * g ** 2).sum(0)
+    return {k: v / max(len(dataset), 1) for k, v in fisher.items()}
 
 
 @register("ff", needs=())
