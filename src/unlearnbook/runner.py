@@ -113,8 +113,9 @@ def commit() -> str:
 
 
 def record_provenance(folder: Path, wall_seconds: float, outcomes: list[Outcome],
-                      papers: list[str]) -> None:
-    """Write ``provenance.json`` for one paper's latest grid: the commit that ran it, the machine,
+                      papers: list[str], started_at: str) -> None:
+    """Write ``provenance.json`` for one paper's latest grid: the commit it started from
+    (``started_at``; commits made while it ran do not count), the machine,
     the wall time of that grid (which ran ``papers`` together), and the time of every finished
     run in ``folder`` (read from its ``DONE`` marker). A grid that only skipped done runs keeps
     the earlier record."""
@@ -125,7 +126,7 @@ def record_provenance(folder: Path, wall_seconds: float, outcomes: list[Outcome]
     runs = {marker.parent.name: float(marker.read_text())
             for marker in sorted(folder.glob(f"*/{MARKER}"))}
     write_text(folder / PROVENANCE, json.dumps({
-        "commit": commit(), "hardware": hardware(), "finished": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": started_at, "hardware": hardware(), "finished": time.strftime("%Y-%m-%d %H:%M"),
         "grid_wall_seconds": round(wall_seconds, 1), "grid_papers": papers,
         "run_seconds": runs}, indent=1))
 
@@ -144,7 +145,7 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
         return []
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     outcomes = []
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), commit()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(execute, run, results, threads) for run in runs]
         for future in tqdm(as_completed(futures), total=len(futures), desc="runs"):
@@ -153,7 +154,8 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
     papers_run = list(dict.fromkeys(run.paper for run in runs))
     for paper in papers_run:
         mine = [o for o in outcomes if o.run.paper == paper]
-        record_provenance(run_dir(results, mine[0].run).parent, wall, mine, papers_run)
+        record_provenance(run_dir(results, mine[0].run).parent, wall, mine, papers_run,
+                          started_at)
     return outcomes
 
 
