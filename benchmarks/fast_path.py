@@ -28,15 +28,11 @@ from torch import nn
 import unlearnbook as ub
 from unlearnbook.data.dataset import ArrayDataset, batches
 from unlearnbook.device import default_device
+from unlearnbook.train import synchronize
 
 #: training images per class and number of classes of each dataset (before the validation split)
 DATASETS = {"cifar10": (5000, 10), "cifar100": (500, 100), "cifar20": (2500, 20),
             "cinic10": (9000, 10), "digits": (180, 10), "digits5": (180, 10)}
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def plain_fit(model: nn.Module, dataset: ArrayDataset, recipe: ub.train.Recipe, seed: int

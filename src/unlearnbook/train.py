@@ -293,12 +293,12 @@ def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool 
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     model.to(memory_format=torch.contiguous_format)
     model.eval()
-    _synchronize(device)
+    synchronize(device)
     return FitInfo(None, time.perf_counter() - start, False, losses, recipe.precision,
                    bool(recipe.channels_last), recipe.compile)
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work, so that a wall time covers it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)

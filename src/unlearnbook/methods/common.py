@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.func import functional_call, grad, vmap
 from tqdm import tqdm
 
 from .._checks import check_choice
@@ -19,6 +20,23 @@ from ..train import progress_enabled, proximal
 OnEpoch = Callable[[int, nn.Module], None]
 #: ``loss(x_r, y_r, x_f, y_f)`` of a method that pairs every retain batch with a forget batch.
 PairedLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def per_sample_gradients(model: nn.Module,
+                         objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                         = nn.functional.cross_entropy
+                         ) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]:
+    """``fn(x, y)``: ∇_θ objective(f(x_n), y_n) for every sample n of a batch, as
+    {parameter name: (n, *shape)}, at the model's current weights and buffers (``torch.func``
+    per-sample gradients; the model's mode, e.g. eval, is the caller's)."""
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def one(weights: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return objective(functional_call(model, (weights, buffers), (x[None],)), y[None]).sum()
+
+    batched = vmap(grad(one), in_dims=(None, 0, 0))
+    return lambda x, y: batched(params, x, y)
 
 
 def cycle(dataset, batch_size: int, generator: torch.Generator, device: torch.device

@@ -12,7 +12,6 @@ from typing import Callable
 import pandas as pd
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from .._checks import check_choice
@@ -20,6 +19,7 @@ from ..data.dataset import (ArrayDataset, batches, dataset_fingerprint, dataset_
                             sample_digests, stratified_order)
 from ..device import device_of
 from ..train import state_hash
+from .common import per_sample_gradients
 
 IMPORTANCE_MODES = ("per_sample", "batch_mean")
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y) -> per-sample
@@ -58,19 +58,14 @@ def importance(model: nn.Module, dataset, objective: Objective, statistic: str,
     stat = torch.abs if statistic == "abs" else torch.square
     was_training = model.training
     model.eval()
-    params = {k: v.detach() for k, v in model.named_parameters()}
-    buffers = {k: v.detach() for k, v in model.named_buffers()}
-    totals = {k: torch.zeros_like(v) for k, v in params.items()}
+    totals = {k: torch.zeros_like(v) for k, v in model.named_parameters()}
     count = 0
     if mode == "per_sample":
-        def one(p, x, y):
-            out = functional_call(model, (p, buffers), (x.unsqueeze(0),))
-            return objective(out, y.unsqueeze(0)).sum()
-        per_sample_grad = vmap(grad(one), in_dims=(None, 0, 0))
+        per_sample_grad = per_sample_gradients(model, objective)
         with warnings.catch_warnings():  # vmap falls back to a loop for CPU attention kernels
             warnings.filterwarnings("ignore", message="There is a performance drop")
             for x, y in batches(dataset, batch_size, device=device_of(model)):
-                for k, g in per_sample_grad(params, x, y).items():
+                for k, g in per_sample_grad(x, y).items():
                     totals[k] += stat(g).sum(0)
                 count += len(y)
     else:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
 
 from ..data.dataset import batches
 from ..device import device_of
+from .common import per_sample_gradients
 from .registry import register
 
 
@@ -43,21 +43,14 @@ def per_sample_fisher(model: nn.Module, dataset, num_classes: int, chunk: int = 
     """F = mean_x Σ_y p(y|x) (∇ CE(f(x), y))², with one gradient per sample (``torch.func``
     per-sample gradients over chunks of D_r)."""
     model.eval()
-    params = {k: v.detach() for k, v in model.named_parameters()}
-    buffers = dict(model.named_buffers())
-
-    def sample_loss(weights: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(model, (weights, buffers), (x[None],))
-        return nn.functional.cross_entropy(logits, y[None])
-
-    sample_grads = vmap(grad(sample_loss), in_dims=(None, 0, 0))
-    fisher = {k: torch.zeros_like(v) for k, v in params.items()}
+    sample_grads = per_sample_gradients(model)
+    fisher = {k: torch.zeros_like(v) for k, v in model.named_parameters()}
     for x, _ in batches(dataset, chunk, device=device_of(model)):
         with torch.no_grad():
             probs = torch.softmax(model(x), dim=1)
         for y in range(num_classes):
             target = torch.full((len(x),), y, dtype=torch.long, device=x.device)
-            for k, g in sample_grads(params, x, target).items():
+            for k, g in sample_grads(x, target).items():
                 weight = probs[:, y].view(-1, *([1] * (g.ndim - 1)))
                 fisher[k] += (weight * g ** 2).sum(0)
     return {k: v / max(len(dataset), 1) for k, v in fisher.items()}

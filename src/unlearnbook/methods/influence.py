@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
 
 from ..data.dataset import batches, stratified_sample
 from ..device import device_of
+from . import common
 from .registry import register
 
 
@@ -26,16 +26,9 @@ def summed_gradient(model: nn.Module, dataset, batch_size: int = 256) -> torch.T
 
 def per_sample_gradients(model: nn.Module, dataset, chunk: int = 32):
     """Yield the flattened per-sample loss gradients of ``dataset``, in order."""
-    params = {k: v.detach() for k, v in model.named_parameters()}
-    buffers = {k: v.detach() for k, v in model.named_buffers()}
-
-    def loss(p, x, y):
-        out = functional_call(model, (p, buffers), (x.unsqueeze(0),))
-        return nn.functional.cross_entropy(out, y.unsqueeze(0))
-
-    per_sample = vmap(grad(loss), in_dims=(None, 0, 0))
+    per_sample = common.per_sample_gradients(model)
     for x, y in batches(dataset, chunk, device=device_of(model)):
-        grads = per_sample(params, x, y)
+        grads = per_sample(x, y)
         flat = torch.cat([g.reshape(len(x), -1) for g in grads.values()], dim=1)
         yield from flat
 
