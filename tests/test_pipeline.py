@@ -75,7 +75,10 @@ def test_notebook_runs_under_papermill(paper, tmp_path):
     assert not [o for o in outputs if "it/s]" in o or "%|" in o]  # no progress bars
 
 
-def test_runner_resumes_after_kill_and_reports_failures(tmp_path):
+def test_grid_resumes_after_kill_and_reports_failures(tmp_path):
+    """The grid through Snakemake: three runs share one original (trained once, by its own
+    job); a killed grid resumes without redoing finished runs and redoes the killed one; a
+    failing run is reported with its error and notebook."""
     runs = [{"id": f"class-{c}", "group": "class", "target": f"digit{c}", "dataset": "digits",
              "scenario": "class", "forget_class": c} for c in (1, 2, 3)]
     profile = _tiny_profile(tmp_path, runs)
@@ -84,25 +87,27 @@ def test_runner_resumes_after_kill_and_reports_failures(tmp_path):
                 start_new_session=True)
     folder = results / "tiny" / "lfssd"
     deadline = time.time() + 180
-    while not list(folder.glob("*/DONE")) and time.time() < deadline:
-        time.sleep(0.5)
+    while not list(folder.glob("*/run.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # let Snakemake see the job end (a job killed before that is redone)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = {p.parent.name: p.stat().st_mtime for p in folder.glob("*/DONE")}
+    done_before = {p.parent.name: p.stat().st_mtime for p in folder.glob("*/run.json")}
     assert 1 <= len(done_before) < 3
-    started = [p.name for p in folder.iterdir() if p.is_dir()]
+    originals = list((results / "tiny" / ".originals").glob("*.json"))
+    assert len(originals) == 1  # one original model for the three runs
+    assert len(json.loads(originals[0].read_text())["shared_by"]) == 3
     # the report reads finished runs only, whatever the killed run left behind
     collected = ub.report.collect(results, "tiny", "lfssd")
     assert set(collected["run_id"]) == set(done_before)
-    assert len(started) >= len(done_before)
 
     rerun = _cli("run", "--profile", str(profile), "--results", str(results), tmp_path=tmp_path)
     output, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, output
     assert f"{len(done_before)} already done" in output
     for name, mtime in done_before.items():
-        assert (folder / name / "DONE").stat().st_mtime == mtime  # not redone
-    assert len(list(folder.glob("*/DONE"))) == 3
+        assert (folder / name / "run.json").stat().st_mtime == mtime  # not redone
+    assert len(list(folder.glob("*/run.json"))) == 3
     assert len(ub.report.collect(results, "tiny", "lfssd")["run_id"].unique()) == 3
     provenance = json.loads((folder / "provenance.json").read_text())  # the grid's own record
     assert provenance["grid_wall_seconds"] > 0 and provenance["grid_papers"] == ["lfssd"]
@@ -116,7 +121,7 @@ def test_runner_resumes_after_kill_and_reports_failures(tmp_path):
     assert failing.returncode == 1
     assert "1 failed" in output and "forget_class 99 is out of range" in output
     assert "bad-rn-s0/lfssd.ipynb" in output
-    assert not (results / "bad" / "lfssd" / "bad-rn-s0" / "DONE").exists()
+    assert not (results / "bad" / "lfssd" / "bad-rn-s0" / "run.json").exists()
 
 
 def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:
@@ -141,7 +146,7 @@ def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:
             folder = results / "fixture" / "lfssd" / run_id
             folder.mkdir(parents=True)
             pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
-            (folder / "DONE").write_text("1\n")
+            (folder / "run.json").write_text('{"seconds": 1}')
     (results / "fixture" / "lfssd" / "half-written").mkdir()  # a killed run: no marker
     return profile, results
 
@@ -315,8 +320,8 @@ def test_a_toy_paper_needs_only_its_own_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from unlearnbook.runner import run_grid
 
-    outcomes = run_grid(profile, results=tmp_path / "results")
-    assert [o.status for o in outcomes] == ["done"], outcomes[0].error
+    status, summary = run_grid(profile, results=tmp_path / "results")
+    assert status == 0 and summary.startswith("1 run(s) done"), summary
     (tmp_path / "book" / "reported").mkdir(parents=True)
     prepare_book(profile, tmp_path / "results", tmp_path / "book" / "generated")
     data = BookData.load(tmp_path / "book" / "generated")

@@ -1,57 +1,78 @@
-"""Command line: ``unlearnbook run | report | execute``."""
+"""Command line: ``unlearnbook run | report`` (and ``job``, what Snakemake's jobs call)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from ._checks import UnlearnbookError
 
 
-def _execute(notebook: str, output: str, params_file: str) -> None:
-    import papermill
-
-    params = json.loads(Path(params_file).read_text())
-    papermill.execute_notebook(notebook, output, parameters=params, progress_bar=False,
-                               cwd=str(Path.cwd()), kernel_name="python3")
+def _gpus(value: str) -> int | None:
+    return None if value == "auto" else int(value)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unlearnbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a profile's grid of notebooks with papermill")
+    run = sub.add_parser("run", help="run a profile's grid of notebooks (Snakemake + papermill)")
     run.add_argument("--profile", default="smoke", help="smoke, cpu, paper or a .yaml path")
     run.add_argument("--paper", default="all",
                      help="lfssd, dau, ..., a comma-separated list, or all")
     run.add_argument("--results", default="results")
     run.add_argument("--runs", default=None,
                      help="only these run ids (comma-separated, as --dry-run lists them)")
-    run.add_argument("--workers", type=int, default=1)
-    run.add_argument("--dry-run", action="store_true")
+    run.add_argument("--workers", type=int, default=1,
+                     help="runs at once on this machine (each gets cores/workers threads)")
+    run.add_argument("--gpus", type=_gpus, default="auto",
+                     help="GPUs to pack runs onto (auto: every visible one; 0: none)")
+    run.add_argument("--runs-per-gpu", type=int, default=1,
+                     help="runs sharing one GPU (a small ResNet cannot fill an H100 alone)")
+    run.add_argument("--executor", default="local", help="local or slurm")
+    run.add_argument("--slurm-profile", default=None,
+                     help="a Snakemake profile folder (default: the shipped workflow/slurm)")
+    run.add_argument("--target", default="runs",
+                     help="runs, report (then aggregate) or book (then build the book)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="list the runs and Snakemake's jobs; with --executor slurm, print "
+                          "the sbatch submissions without a cluster")
     report = sub.add_parser("report", help="aggregate results and prepare the book")
     report.add_argument("--profile", default="smoke")
     report.add_argument("--results", default="results")
     report.add_argument("--out", default="book/generated")
-    execute = sub.add_parser("execute", help=argparse.SUPPRESS)
-    execute.add_argument("notebook")
-    execute.add_argument("output")
-    execute.add_argument("params")
+    job = sub.add_parser("job", help=argparse.SUPPRESS)
+    job.add_argument("kind", choices=("run", "original"))
+    job.add_argument("plan")
+    job.add_argument("names", nargs="+")
     args = parser.parse_args(argv)
     try:
-        if args.command == "execute":
-            _execute(args.notebook, args.output, args.params)
+        if args.command == "job":
+            from . import runner
+
+            if args.kind == "run":
+                runner.execute_run(args.plan, *args.names)
+            else:
+                runner.train_original(args.plan, *args.names)
             return 0
         if args.command == "run":
-            from .runner import run_grid, summarise
+            from . import runner
 
+            gpus = args.gpus
+            if gpus is None:
+                import torch
+
+                gpus = torch.cuda.device_count() if args.executor == "local" else 0
+            options = runner.GridOptions(args.executor, args.workers, gpus, args.runs_per_gpu,
+                                         args.target, slurm_profile=args.slurm_profile)
             papers = None if args.paper == "all" else args.paper.split(",")
             only = args.runs.split(",") if args.runs else None
-            outcomes = run_grid(args.profile, papers, args.results, args.workers, args.dry_run,
-                                only)
-            if outcomes:
-                print(summarise(outcomes))
-            return 1 if any(o.status == "failed" for o in outcomes) else 0
+            if args.dry_run and args.executor == "slurm":
+                return runner.print_submissions(args.profile, papers, args.results, options,
+                                                only)
+            status, summary = runner.run_grid(args.profile, papers, args.results, options,
+                                              args.dry_run, only)
+            if summary:
+                print(summary)
+            return 1 if status else 0
         from .report import prepare_book
 
         print(prepare_book(args.profile, args.results, args.out))

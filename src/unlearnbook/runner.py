@@ -1,43 +1,59 @@
-"""Grid runner: execute each run's paper notebook with papermill, in its own process.
+"""The grid: a profile's runs executed by Snakemake (``unlearnbook/workflow/Snakefile``).
 
-A run lives in ``<results>/<profile>/<paper>/<run_id>/``. It counts as done only when its
-``DONE`` marker exists; the marker is written after papermill succeeded and ``results.csv`` is
-there. Reruns skip done runs; a failed run is retried once, then reported with the path of its
-executed notebook. A killed run leaves no marker, so nothing reads its partial files.
+``unlearnbook run`` expands the profile (:func:`plan`), writes the plan as JSON
+(:func:`write_plan`) and starts Snakemake on it (:func:`run_grid`). Snakemake runs one job per run
+(:func:`execute_run`: papermill executes the paper's notebook), one job per original model that
+several runs share (:func:`train_original`, so parallel jobs or cluster nodes never race to train
+it) and, when asked, the report and the book as final jobs. Resume (finished runs are skipped),
+retries, incomplete-output detection (a killed job is redone), dry runs and SLURM submission are
+Snakemake's.
+
+A run lives in ``<results>/<profile>/<paper>/<run_id>/`` and is finished when its ``run.json``
+(time, commit, machine) exists; it is written last and atomically, and the report reads only
+finished runs. Logs go to ``<results>/<profile>/.logs/``.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import inspect
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
-from tqdm import tqdm
 
-from ._checks import UnlearnbookError
+from ._checks import UnlearnbookError, check_choice
 from .io import atomic_write, write_text
-from .profiles import Run, expand, load, notebook_path, papers_in
+from .profiles import Run, expand, load, notebook_parameters, notebook_path, papers_in
 
-MARKER = "DONE"
+RECORD = "run.json"
+PROVENANCE = "provenance.json"
+EXECUTORS = ("local", "slurm")
+TARGETS = ("runs", "report", "book")
 
 
-@dataclass
-class Outcome:
-    run: Run
-    status: str  # "done", "skipped" or "failed"
-    seconds: float
-    notebook: Path
-    error: str = ""
+def workflow_file(name: str) -> Path:
+    """A file shipped in ``unlearnbook/workflow/`` (the Snakefile, the SLURM profile)."""
+    return Path(str(resources.files("unlearnbook").joinpath(f"workflow/{name}")))
 
 
 def run_dir(results: Path, run: Run) -> Path:
-    return results / run.labels["profile"] / run.paper / run.run_id
+    return Path(results) / run.labels["profile"] / run.paper / run.run_id
+
+
+def finished(folder: Path) -> bool:
+    """Whether the run in ``folder`` finished (its ``run.json`` exists)."""
+    return (folder / RECORD).exists()
 
 
 def stamp(results_csv: Path, record: dict) -> None:
@@ -66,37 +82,213 @@ def plan(profile: str | os.PathLike, papers: list[str] | None = None,
     return runs
 
 
-def execute(run: Run, results: Path, threads: int, timeout: int | None = None) -> Outcome:
-    """Run one notebook with papermill in a subprocess (retried once on failure)."""
-    folder = run_dir(results, run)
-    executed = folder / f"{run.paper}.ipynb"
-    if (folder / MARKER).exists():
-        return Outcome(run, "skipped", 0.0, executed)
+# --- which runs share an original model ---------------------------------------------------------
+
+#: Notebook parameters that fix the original model: its training set (dataset, class subset,
+#: validation hold-out, data seed), architecture, recipe, seed, pre-training and pruning.
+ORIGINAL_PARAMETERS = ("dataset", "classes", "train_per_class", "val_fraction", "task_kwargs",
+                       "arch", "arch_kwargs", "recipe", "train_seed", "pretrain", "sparsities",
+                       "rewind_epoch")
+#: ... and, for scenarios that change the training set itself, the split.
+SPLIT_PARAMETERS = ("scenario", "forget_class", "forget_size", "forget_fraction", "split_seed")
+
+
+def full_parameters(run: Run) -> dict:
+    """The run's parameters over its notebook's defaults: what the notebook will use."""
+    return {**notebook_parameters(run.paper), **run.parameters}
+
+
+def original_key(parameters: dict) -> str:
+    """A hash of what the run's original model depends on (:data:`ORIGINAL_PARAMETERS`; with
+    the split too for the scenarios in :data:`~unlearnbook.data.tasks.MODIFIES_TRAIN`). Runs
+    with equal keys train the same original model."""
+    from .data.tasks import MODIFIES_TRAIN
+
+    names = ORIGINAL_PARAMETERS
+    if parameters.get("scenario") in MODIFIES_TRAIN:
+        names = names + SPLIT_PARAMETERS
+    fixed = {name: parameters.get(name) for name in names}
+    fixed["task_kwargs"] = {k: v for k, v in (fixed["task_kwargs"] or {}).items()
+                            if k != "test_per_class"}
+    text = json.dumps(fixed, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def build_task(parameters: dict):
+    """The notebook's task from its parameters (as every paper notebook's ``make_task`` cell)."""
+    from .data import make_task
+
+    accepted = set(inspect.signature(make_task).parameters)
+    kwargs = {k: v for k, v in parameters.items() if k in accepted and k not in (
+        "dataset", "scenario", "seed", "root")}
+    kwargs.update(parameters.get("task_kwargs") or {})
+    return make_task(parameters["dataset"], parameters["scenario"],
+                     seed=parameters.get("split_seed", 0), root=parameters.get("data_root"),
+                     **kwargs)
+
+
+# --- the plan Snakemake reads -------------------------------------------------------------------
+
+@dataclass
+class GridOptions:
+    """How Snakemake runs the grid: ``executor`` (local or slurm), ``workers`` (parallel jobs
+    on this machine; each gets cores/workers threads), ``gpus`` and ``runs_per_gpu`` (local
+    GPU packing: at most gpus x runs_per_gpu jobs at once, each pinned to one GPU),
+    ``target`` (runs, report or book) and the book's data folder."""
+
+    executor: str = "local"
+    workers: int = 1
+    gpus: int = 0
+    runs_per_gpu: int = 1
+    target: str = "runs"
+    book_out: str = "book/generated"
+    slurm_profile: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("executor", self.executor, EXECUTORS)
+        check_choice("target", self.target, TARGETS)
+        for name in ("workers", "runs_per_gpu"):
+            if int(getattr(self, name)) < 1:
+                raise UnlearnbookError(f"{name} {getattr(self, name)!r} is out of range; "
+                                       "allowed: >= 1")
+        if self.gpus < 0:
+            raise UnlearnbookError(f"gpus {self.gpus!r} is out of range; allowed: >= 0")
+
+
+def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.PathLike,
+               options: GridOptions, independent: bool = False) -> Path:
+    """Write the runs and their shared originals as ``<results>/<profile>/.plans/<hash>.json``
+    (named by content, so concurrent grids of one profile never overwrite each other's).
+    ``independent``: no job waits for another (every submission at once, for
+    :func:`print_submissions`)."""
+    if not runs:
+        raise UnlearnbookError("the plan has no runs; allowed: a profile with runs for the "
+                               "papers asked for")
+    keys = {(run.paper, run.run_id): original_key(full_parameters(run)) for run in runs}
+    counts: dict[str, int] = {}
+    for key in keys.values():
+        counts[key] = counts.get(key, 0) + 1
+    originals = {}
+    for run in runs:
+        key = keys[(run.paper, run.run_id)]
+        if counts[key] > 1:
+            originals.setdefault(key, {"paper": run.paper, "run_id": run.run_id})
+    name = runs[0].labels["profile"]
+    threads = max(1, (os.cpu_count() or 1) // options.workers)
+    data = {
+        "profile": str(profile), "profile_name": name, "results": str(results),
+        "python": sys.executable, "target": options.target, "book_out": options.book_out,
+        "threads": threads, "gpus": options.gpus, "runs_per_gpu": options.runs_per_gpu,
+        "gpu_slots_per_job": 1 if options.gpus else 0, "independent": independent,
+        "originals": originals,
+        "runs": [{"paper": run.paper, "run_id": run.run_id, "parameters": run.parameters,
+                  "record": run.record,
+                  "original": keys[(run.paper, run.run_id)]
+                  if keys[(run.paper, run.run_id)] in originals else None} for run in runs],
+    }
+    text = json.dumps(data, indent=1, sort_keys=True, default=str)
+    path = Path(results) / name / ".plans" / f"{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
+    if not path.exists():
+        write_text(path, text)
+    return path
+
+
+def _plan_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> tuple[dict, Run]:
+    data = json.loads(Path(plan_file).read_text())
+    for entry in data["runs"]:
+        if entry["paper"] == paper and entry["run_id"] == run_id:
+            labels = {k: entry["record"][k] for k in ("group", "target") if k in entry["record"]}
+            labels.update(profile=data["profile_name"], paper=paper, run_id=run_id)
+            return data, Run(paper, run_id, entry["parameters"], labels)
+    raise UnlearnbookError(f"run {paper}/{run_id} is not in the plan {str(plan_file)!r}")
+
+
+@contextlib.contextmanager
+def gpu_slot(gpus: int, runs_per_gpu: int) -> Iterator[None]:
+    """Hold one of ``gpus`` x ``runs_per_gpu`` slots (a lock file each, released when the
+    process ends however it ends) and pin this job to that slot's GPU through
+    ``CUDA_VISIBLE_DEVICES``. Snakemake never starts more jobs than slots."""
+    if not gpus:
+        yield
+        return
+    folder = Path(tempfile.gettempdir()) / "unlearnbook-gpu-slots"
+    folder.mkdir(exist_ok=True)
+    while True:
+        for slot in range(gpus * runs_per_gpu):
+            handle = open(folder / f"slot-{slot}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(slot // runs_per_gpu)
+            try:
+                yield
+            finally:
+                handle.close()
+            return
+        time.sleep(1.0)
+
+
+# --- the jobs Snakemake runs --------------------------------------------------------------------
+
+def train_original(plan_file: str | os.PathLike, key: str) -> None:
+    """Job ``original``: train (into the checkpoint cache) the original model the runs with
+    this key share, as their notebooks would, and write the job's marker."""
+    from .pipeline import original_model
+
+    data = json.loads(Path(plan_file).read_text())
+    if key not in data["originals"]:
+        raise UnlearnbookError(f"original {key!r} is not in the plan {str(plan_file)!r}")
+    _, run = _plan_run(plan_file, **data["originals"][key])
+    params = full_parameters(run)
     start = time.perf_counter()
-    error = ""
-    for _ in range(2):
-        if folder.exists():
-            shutil.rmtree(folder)  # a partial earlier attempt: start clean
-        folder.mkdir(parents=True)
-        params = {**run.parameters, "output_dir": str(folder)}
-        params_file = folder / "parameters.json"
-        params_file.write_text(json.dumps(params, indent=1))
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-               "UNLEARNBOOK_PROGRESS": "0"}
-        cmd = [sys.executable, "-m", "unlearnbook.cli", "execute", str(notebook_path(run.paper)),
-               str(executed), str(params_file)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode == 0 and (folder / "results.csv").exists():
-            stamp(folder / "results.csv", run.record)
-            write_text(folder / MARKER, f"{time.perf_counter() - start:.1f}\n")
-            return Outcome(run, "done", time.perf_counter() - start, executed)
-        error = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no results.csv"]
-        error = error[0]
-    return Outcome(run, "failed", time.perf_counter() - start, executed, error)
+    with gpu_slot(data["gpus"], data["runs_per_gpu"]):
+        task = build_task(params)
+        for sparsity in params.get("sparsities") or [0.0]:
+            original_model(task, params["arch"], params["arch_kwargs"], params["recipe"],
+                           params.get("train_seed", 0), progress=False, sparsity=sparsity,
+                           rewind_epoch=params.get("rewind_epoch", 8),
+                           pretrain=params.get("pretrain"), root=params.get("data_root"))
+    shared = [f"{r['paper']}/{r['run_id']}" for r in data["runs"] if r["original"] == key]
+    marker = Path(data["results"]) / data["profile_name"] / ".originals" / f"{key}.json"
+    write_text(marker, json.dumps({"seconds": round(time.perf_counter() - start, 1),
+                                   "shared_by": shared}, indent=1))
 
 
-PROVENANCE = "provenance.json"
+def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
+    """Job ``run``: execute the paper's notebook with the run's parameters (papermill), add the
+    run's labels to its ``results.csv`` and write ``run.json`` last."""
+    import papermill
 
+    from .pipeline import hardware
+
+    data, run = _plan_run(plan_file, paper, run_id)
+    folder = run_dir(Path(data["results"]), run)
+    if folder.exists():
+        shutil.rmtree(folder)  # what a killed or failed attempt left: start clean
+    folder.mkdir(parents=True)
+    executed = folder / f"{paper}.ipynb"
+    start = time.perf_counter()
+    os.environ["UNLEARNBOOK_PROGRESS"] = "0"
+    with gpu_slot(data["gpus"], data["runs_per_gpu"]):
+        try:
+            papermill.execute_notebook(str(notebook_path(paper)), str(executed),
+                                       parameters={**run.parameters, "output_dir": str(folder)},
+                                       progress_bar=False, cwd=str(Path.cwd()),
+                                       kernel_name="python3")
+        except papermill.PapermillExecutionError as err:
+            raise UnlearnbookError(f"run {run_id} failed: {err.ename}: {err.evalue}; see "
+                                   f"{executed}") from None
+    if not (folder / "results.csv").exists():
+        raise UnlearnbookError(f"run {run_id} wrote no results.csv; see {executed}")
+    stamp(folder / "results.csv", run.record)
+    write_text(folder / RECORD, json.dumps({
+        "seconds": round(time.perf_counter() - start, 1), "commit": commit(),
+        "hardware": hardware(), "finished": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
+
+
+# --- the grid -----------------------------------------------------------------------------------
 
 def commit() -> str:
     """The source tree's git commit (with ``-dirty`` when it has uncommitted changes), or
@@ -112,58 +304,154 @@ def commit() -> str:
     return head + ("-dirty" if dirty else "")
 
 
-def record_provenance(folder: Path, wall_seconds: float, outcomes: list[Outcome],
-                      papers: list[str], started_at: str) -> None:
+def record_provenance(folder: Path, wall_seconds: float, papers: list[str], started_at: str,
+                      ran: int) -> None:
     """Write ``provenance.json`` for one paper's latest grid: the commit it started from
-    (``started_at``; commits made while it ran do not count), the machine,
-    the wall time of that grid (which ran ``papers`` together), and the time of every finished
-    run in ``folder`` (read from its ``DONE`` marker). A grid that only skipped done runs keeps
-    the earlier record."""
-    if outcomes and all(o.status == "skipped" for o in outcomes) and (folder / PROVENANCE).exists():
+    (``started_at``), the machine, the grid's wall time (it ran ``papers`` together), and the
+    time and commit of every finished run in ``folder`` (from its ``run.json``). A grid that
+    ran nothing (``ran`` = 0) keeps the earlier record."""
+    if not ran and (folder / PROVENANCE).exists():
         return
     from .pipeline import hardware
 
-    runs = {marker.parent.name: float(marker.read_text())
-            for marker in sorted(folder.glob(f"*/{MARKER}"))}
+    records = {path.parent.name: json.loads(path.read_text())
+               for path in sorted(folder.glob(f"*/{RECORD}"))}
     write_text(folder / PROVENANCE, json.dumps({
         "commit": started_at, "hardware": hardware(), "finished": time.strftime("%Y-%m-%d %H:%M"),
         "grid_wall_seconds": round(wall_seconds, 1), "grid_papers": papers,
-        "run_seconds": runs}, indent=1))
+        "run_seconds": {name: r["seconds"] for name, r in records.items()},
+        "run_commits": sorted({r.get("commit", "unknown") for r in records.values()})},
+        indent=1))
+
+
+@contextlib.contextmanager
+def grid_lock(folder: Path) -> Iterator[None]:
+    """One grid at a time per results folder: an OS lock, released when the process ends
+    however it ends (Snakemake's own lock outlives a killed grid, so it is switched off)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".grid.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise UnlearnbookError(f"another grid is running on {str(folder)!r}; allowed: one "
+                               "grid per results folder (wait for it, or use --results)") from None
+    try:
+        yield
+    finally:
+        handle.close()
+
+
+def snakemake_command(plan_file: Path, runs: list[Run], options: GridOptions,
+                      dry_run: bool) -> list[str]:
+    """The Snakemake command line for a plan."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(workflow_file("Snakefile")),
+               "--directory", str(Path.cwd()), "--config", f"plan={plan_file}",
+               "--nolock", "--rerun-incomplete", "--rerun-triggers", "mtime", "--keep-going",
+               "--retries", "1", "--quiet", "rules"]
+    if options.executor == "slurm":
+        profile = options.slurm_profile or workflow_file("slurm")
+        command += ["--workflow-profile", str(profile), "--jobs", str(max(len(runs), 1))]
+    else:
+        threads = json.loads(plan_file.read_text())["threads"]
+        command += ["--cores", str(threads * options.workers)]
+        if options.gpus:
+            command += ["--resources", f"gpu_slots={options.gpus * options.runs_per_gpu}"]
+    if dry_run:
+        command += ["--dry-run"]
+    return command
 
 
 def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
-             results: str | os.PathLike = "results", workers: int = 1,
-             dry_run: bool = False, only: list[str] | None = None) -> list[Outcome]:
-    """Expand the profile and execute every run not yet done (of ``only``, when given),
-    ``workers`` at a time; record each paper's provenance (:func:`record_provenance`)."""
+             results: str | os.PathLike = "results", options: GridOptions | None = None,
+             dry_run: bool = False, only: list[str] | None = None) -> tuple[int, str]:
+    """Expand the profile, write the plan and run it with Snakemake; record each paper's
+    provenance (:func:`record_provenance`). Returns Snakemake's exit status and a summary."""
+    options = options or GridOptions()
     runs = plan(profile, papers, only)
     results = Path(results)
+    plan_file = write_plan(runs, profile, results, options)
+    command = snakemake_command(plan_file, runs, options, dry_run)
     if dry_run:
         for run in runs:
-            done = (run_dir(results, run) / MARKER).exists()
-            print(f"{'done ' if done else 'to do'}  {run.paper:8s} {run.run_id}")
-        return []
-    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
-    outcomes = []
+            state = "done " if finished(run_dir(results, run)) else "to do"
+            print(f"{state}  {run.paper:8s} {run.run_id}")
+        return subprocess.run(command).returncode, ""
+    profile_folder = results / runs[0].labels["profile"]
+    before = {run.run_id for run in runs if finished(run_dir(results, run))}
     start, started_at = time.perf_counter(), commit()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(execute, run, results, threads) for run in runs]
-        for future in tqdm(as_completed(futures), total=len(futures), desc="runs"):
-            outcomes.append(future.result())
+    with grid_lock(profile_folder):
+        status = subprocess.run(command).returncode
     wall = time.perf_counter() - start
     papers_run = list(dict.fromkeys(run.paper for run in runs))
     for paper in papers_run:
-        mine = [o for o in outcomes if o.run.paper == paper]
-        record_provenance(run_dir(results, mine[0].run).parent, wall, mine, papers_run,
-                          started_at)
-    return outcomes
+        ran = sum(finished(run_dir(results, r)) and r.run_id not in before
+                  for r in runs if r.paper == paper)
+        record_provenance(profile_folder / paper, wall, papers_run, started_at, ran)
+    return status, summarise(runs, results, before)
 
 
-def summarise(outcomes: list[Outcome]) -> str:
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
-    lines = [f"{counts['done']} run(s) done, {counts['skipped']} already done, "
-             f"{counts['failed']} failed"]
-    for o in outcomes:
-        if o.status == "failed":
-            lines.append(f"FAILED {o.run.run_id}: {o.error}\n  see {o.notebook}")
+#: Stand-ins for the SLURM commands the executor plugin calls: ``sbatch`` records its arguments
+#: and answers a job id; the queries report nothing, so no job ever finishes.
+_SLURM_STAND_INS = {
+    "sbatch": '#!/usr/bin/env bash\n[ -t 0 ] || cat > /dev/null\n'
+              'printf "%q " sbatch "$@" >> "$UNLEARNBOOK_SUBMISSIONS"\n'
+              'echo >> "$UNLEARNBOOK_SUBMISSIONS"\n'
+              'wc -l < "$UNLEARNBOOK_SUBMISSIONS"\n',
+    **{name: "#!/bin/sh\nexit 0\n" for name in ("sinfo", "sacct", "squeue", "scancel",
+                                                   "sacctmgr", "scontrol")},
+}
+
+
+def print_submissions(profile: str | os.PathLike, papers: list[str] | None,
+                      results: str | os.PathLike, options: GridOptions,
+                      only: list[str] | None = None, timeout: float = 120.0) -> int:
+    """A SLURM dry run without a cluster: Snakemake with the SLURM executor and the SLURM
+    profile submits every job of the plan (runs and shared originals, all at once) to
+    stand-in SLURM commands that record each ``sbatch`` call; print the calls. Checks that
+    the profile and the per-job resources make valid submissions."""
+    runs = plan(profile, papers, only)
+    options = GridOptions(**{**options.__dict__, "executor": "slurm"})
+    plan_file = write_plan(runs, profile, results, options, independent=True)
+    expected = len(runs) + len(json.loads(plan_file.read_text())["originals"])
+    with tempfile.TemporaryDirectory() as folder:
+        bin_dir = Path(folder) / "bin"
+        bin_dir.mkdir()
+        for name, script in _SLURM_STAND_INS.items():
+            (bin_dir / name).write_text(script)
+            (bin_dir / name).chmod(0o755)
+        log = Path(folder) / "submissions.txt"
+        log.touch()
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+               "UNLEARNBOOK_SUBMISSIONS": str(log)}
+        command = snakemake_command(plan_file, runs, options, dry_run=False)
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        deadline = time.time() + timeout
+        while proc.poll() is None and time.time() < deadline and \
+                len(log.read_text().splitlines()) < expected:
+            time.sleep(0.5)
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        output = proc.communicate()[0]
+        calls = log.read_text().splitlines()
+    if len(calls) < expected:
+        raise UnlearnbookError(f"the SLURM dry run made {len(calls)} of {expected} "
+                               f"submissions; Snakemake said:\n{output[-3000:]}")
+    print("\n".join(calls))
+    print(f"{len(calls)} submissions: {len(runs)} runs and {expected - len(runs)} shared "
+          "original model(s)")
+    return 0
+
+
+def summarise(runs: list[Run], results: Path, before: set[str]) -> str:
+    """Counts of runs done now, done before and failed; each failure's last log line."""
+    failed = [run for run in runs if not finished(run_dir(results, run))]
+    lines = [f"{len(runs) - len(failed) - len(before)} run(s) done, {len(before)} already "
+             f"done, {len(failed)} failed"]
+    for run in failed:
+        log = results / run.labels["profile"] / ".logs" / run.paper / f"{run.run_id}.log"
+        last = [line for line in log.read_text().splitlines() if line.strip()][-1:] \
+            if log.exists() else ["did not start (an original it needs failed?)"]
+        lines.append(f"FAILED {run.run_id}: {last[0] if last else ''}\n  log: {log}")
     return "\n".join(lines)

@@ -17,6 +17,8 @@ from .dataset import ArrayDataset
 from .sources import DATASETS, RawData, load_raw
 
 SCENARIOS = ("random", "class", "subclass", "partial", "canary", "scrambled", "confusion")
+#: Scenarios whose split changes the training set itself (the original trains on it).
+MODIFIES_TRAIN = ("canary", "scrambled", "confusion")
 
 
 @dataclass

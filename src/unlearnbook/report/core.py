@@ -18,11 +18,11 @@ import pandas as pd
 
 from .._checks import UnlearnbookError, check_choice
 from ..io import atomic_write, write_text
+from ..runner import RECORD
 
 KEYS = ["paper", "profile", "group", "target", "dataset", "scenario", "arch_key", "arch",
         "sparsity", "suite", "label", "method", "metric", "epoch"]
 SEED_COLUMNS = {"train": "train_seed", "split": "split_seed", "unlearn": "unlearn_seed"}
-MARKER = "DONE"
 MISSING = "–"
 
 
@@ -131,10 +131,10 @@ def find_item(item_id: str) -> tuple[PaperReport, Item]:
 # --- results: collect and aggregate -------------------------------------------------------------
 
 def collect(results: str | os.PathLike, profile: str, paper: str | None = None) -> pd.DataFrame:
-    """Concatenate ``results.csv`` of every finished run (``DONE`` marker present)."""
+    """Concatenate ``results.csv`` of every finished run (its ``run.json`` present)."""
     root = Path(results) / profile
     frames = [pd.read_csv(marker.parent / "results.csv")
-              for marker in sorted(root.glob(f"{paper or '*'}/*/{MARKER}"))]
+              for marker in sorted(root.glob(f"{paper or '*'}/*/{RECORD}"))]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
 
 
@@ -531,7 +531,7 @@ def _gather_extras(results: str | os.PathLike, profile: str, frame: pd.DataFrame
     runs = set(frame["run_id"]) if not frame.empty else set()
     extras: dict[str, list[pd.DataFrame]] = {}
     for path in sorted(Path(results, profile).glob("*/*/extra_*.csv")):
-        if path.parent.name in runs and (path.parent / MARKER).exists():
+        if path.parent.name in runs and (path.parent / RECORD).exists():
             name = path.stem.removeprefix("extra_")
             extras.setdefault(name, []).append(
                 pd.read_csv(path).assign(paper=path.parent.parent.name, run_id=path.parent.name))
