@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -351,12 +352,14 @@ def snakemake_command(plan_file: Path, runs: list[Run], options: GridOptions,
                "--retries", "1", "--quiet", "rules"]
     if options.executor == "slurm":
         profile = options.slurm_profile or workflow_file("slurm")
-        command += ["--workflow-profile", str(profile), "--jobs", str(max(len(runs), 1))]
+        command += ["--workflow-profile", str(profile)]
     else:
         threads = json.loads(plan_file.read_text())["threads"]
         command += ["--cores", str(threads * options.workers)]
         if options.gpus:
             command += ["--resources", f"gpu_slots={options.gpus * options.runs_per_gpu}"]
+    if options.target != "runs":  # the report and the book always reflect the latest results
+        command += ["--forcerun", *TARGETS[1:TARGETS.index(options.target) + 1]]
     if dry_run:
         command += ["--dry-run"]
     return command
@@ -424,7 +427,8 @@ def print_submissions(profile: str | os.PathLike, papers: list[str] | None,
         log.touch()
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                "UNLEARNBOOK_SUBMISSIONS": str(log)}
-        command = snakemake_command(plan_file, runs, options, dry_run=False)
+        command = snakemake_command(plan_file, runs, options, dry_run=False) + [
+            "--jobs", str(expected)]
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)
         deadline = time.time() + timeout
@@ -438,7 +442,12 @@ def print_submissions(profile: str | os.PathLike, papers: list[str] | None,
     if len(calls) < expected:
         raise UnlearnbookError(f"the SLURM dry run made {len(calls)} of {expected} "
                                f"submissions; Snakemake said:\n{output[-3000:]}")
-    print("\n".join(calls))
+    for call in calls:  # the options, then which job the wrapped Snakemake command runs
+        argv = shlex.split(call)
+        wrapped = next(a for a in argv if a.startswith("--wrap="))
+        job = shlex.split(wrapped.removeprefix("--wrap="))
+        target = job[job.index("--target-jobs") + 1] if "--target-jobs" in job else "?"
+        print(shlex.join(a for a in argv if a != wrapped) + f" --wrap=<snakemake {target}>")
     print(f"{len(calls)} submissions: {len(runs)} runs and {expected - len(runs)} shared "
           "original model(s)")
     return 0

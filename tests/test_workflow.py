@@ -1,0 +1,106 @@
+"""The grid's Snakemake workflow: shared originals, GPU packing, the SLURM dry run, options."""
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import unlearnbook as ub
+from unlearnbook import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fingerprint(parameters: dict) -> tuple:
+    """What the original model is trained from: the training set's content, architecture,
+    recipe, seed, pre-training and pruning."""
+    task = runner.build_task(parameters)
+    data = hashlib.sha256(task.train.images.numpy().tobytes()
+                          + task.train.labels.numpy().tobytes()).hexdigest()
+    return (data, *(json.dumps(parameters.get(k), sort_keys=True) for k in (
+        "arch", "arch_kwargs", "recipe", "train_seed", "pretrain", "sparsities", "rewind_epoch")))
+
+
+def test_runs_with_one_original_key_train_the_same_model():
+    """Every smoke run grouped by :func:`runner.original_key` trains from identical inputs,
+    and runs do share originals (LFSSD's class, sub-class and random runs on one model)."""
+    spec = ub.profiles.load("smoke")
+    groups: dict[str, list] = {}
+    for paper in ub.profiles.papers_in(spec):
+        for run in ub.profiles.expand(spec, paper):
+            parameters = runner.full_parameters(run)
+            groups.setdefault(runner.original_key(parameters), []).append(parameters)
+    shared = [members for members in groups.values() if len(members) > 1]
+    assert shared
+    for members in shared:
+        assert len({_fingerprint(p) for p in members}) == 1
+
+
+def test_a_split_that_changes_the_training_set_changes_the_key():
+    base = {"dataset": "digits", "scenario": "class", "forget_class": 1, "split_seed": 0,
+            "arch": "smallcnn", "recipe": {"epochs": 1}, "train_seed": 0}
+    assert runner.original_key(base) == runner.original_key({**base, "forget_class": 2,
+                                                             "split_seed": 5})
+    canary = {**base, "scenario": "scrambled", "forget_size": 20,
+              "task_kwargs": {"canary_count": 5}}
+    assert runner.original_key(canary) != runner.original_key({**canary, "split_seed": 1})
+    assert runner.original_key(base) != runner.original_key({**base, "train_seed": 1})
+
+
+def test_gpu_slots_pin_each_job_to_a_gpu(monkeypatch, tmp_path):
+    monkeypatch.setattr(runner.tempfile, "tempdir", str(tmp_path))
+    seen = []
+    with runner.gpu_slot(2, 2):
+        seen.append(runner.os.environ["CUDA_VISIBLE_DEVICES"])
+        with runner.gpu_slot(2, 2):
+            seen.append(runner.os.environ["CUDA_VISIBLE_DEVICES"])
+            with runner.gpu_slot(2, 2):
+                seen.append(runner.os.environ["CUDA_VISIBLE_DEVICES"])
+    assert seen == ["0", "0", "1"]  # two runs share GPU 0, the third goes to GPU 1
+    with runner.gpu_slot(2, 2):  # released slots are free again
+        assert runner.os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"executor": "pbs"}, "unknown executor 'pbs'; allowed: 'local', 'slurm'"),
+    ({"target": "pdf"}, "unknown target 'pdf'; allowed: 'runs', 'report', 'book'"),
+    ({"workers": 0}, "workers 0 is out of range; allowed: >= 1"),
+])
+def test_bad_grid_options_fail_early(options, message):
+    with pytest.raises(ub.UnlearnbookError, match=message):
+        runner.GridOptions(**options)
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**runner.os.environ, "UNLEARNBOOK_NOTEBOOKS": str(ROOT / "notebooks"),
+           "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-m", "unlearnbook.cli", "run", *args,
+                           "--results", str(tmp_path / "results")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_smoke_dry_run_lists_every_run_and_job(tmp_path):
+    """The whole smoke profile through Snakemake, without running it."""
+    proc = _cli(tmp_path, "--profile", "smoke", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    runs = runner.plan("smoke")
+    assert proc.stdout.count("to do") == len(runs)
+    assert f"run            {len(runs)}" in proc.stdout
+    assert "original" in proc.stdout
+
+
+def test_slurm_dry_run_prints_a_submission_per_job(tmp_path):
+    proc = _cli(tmp_path, "--profile", "smoke", "--paper", "lfssd", "--executor", "slurm",
+                "--dry-run")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    calls = [line for line in proc.stdout.splitlines() if line.startswith("sbatch ")]
+    runs = runner.plan("smoke", ["lfssd"])
+    originals = sum(1 for c in calls if "<snakemake original:key=" in c)
+    assert len(calls) == len(runs) + originals and originals >= 1
+    for call in calls:  # the shipped profile's resources reach sbatch
+        assert "-p gpu" in call and "--gres=gpu:1" in call and "--mem 16000" in call
+        assert ("-t 720" if "original:" in call else "-t 360") in call
+    assert {c.split("run:paper=lfssd,run_id=")[-1].rstrip(">") for c in calls
+            if "run:paper" in c} == {r.run_id for r in runs}
