@@ -398,9 +398,9 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
 #: and answers a job id; the queries report nothing, so no job ever finishes.
 _SLURM_STAND_INS = {
     "sbatch": '#!/usr/bin/env bash\n[ -t 0 ] || cat > /dev/null\n'
-              'printf "%q " sbatch "$@" >> "$UNLEARNBOOK_SUBMISSIONS"\n'
-              'echo >> "$UNLEARNBOOK_SUBMISSIONS"\n'
-              'wc -l < "$UNLEARNBOOK_SUBMISSIONS"\n',
+              'line=$(printf "%q " sbatch "$@")\n'
+              '(flock 9; echo "$line" >> "$UNLEARNBOOK_SUBMISSIONS"; '
+              'wc -l < "$UNLEARNBOOK_SUBMISSIONS") 9>> "$UNLEARNBOOK_SUBMISSIONS.lock"\n',
     **{name: "#!/bin/sh\nexit 0\n" for name in ("sinfo", "sacct", "squeue", "scancel",
                                                    "sacctmgr", "scontrol")},
 }
