@@ -260,9 +260,7 @@ def train_original(plan_file: str | os.PathLike, key: str) -> None:
 def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     """Job ``run``: execute the paper's notebook with the run's parameters (papermill), add the
     run's labels to its ``results.csv`` and write ``run.json`` last."""
-    import papermill
-
-    from .pipeline import hardware
+    import papermill  # the job process never imports torch: the kernel does the work
 
     data, run = _plan_run(plan_file, paper, run_id)
     folder = run_dir(Path(data["results"]), run)
@@ -284,9 +282,10 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     if not (folder / "results.csv").exists():
         raise UnlearnbookError(f"run {run_id} wrote no results.csv; see {executed}")
     stamp(folder / "results.csv", run.record)
+    hardware = pd.read_csv(folder / "results.csv", usecols=["hardware"])["hardware"].iloc[0]
     write_text(folder / RECORD, json.dumps({
         "seconds": round(time.perf_counter() - start, 1), "commit": commit(),
-        "hardware": hardware(), "finished": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
+        "hardware": hardware, "finished": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
 
 
 # --- the grid -----------------------------------------------------------------------------------
