@@ -236,11 +236,11 @@ def test_builtin_profiles_expand_to_valid_runs(name):
         assert {"train_seed", "split_seed", "unlearn_seed"} <= set(run.parameters)
 
 
-def test_smoke_profile_varies_the_training_seed():
-    spec = ub.profiles.load("smoke")
-    for paper in ("lfssd", "dau"):
+def test_paper_profile_varies_the_training_seed():
+    spec = ub.profiles.load("paper")
+    for paper, seeds in (("lfssd", 10), ("dau", 5)):
         runs = ub.profiles.expand(spec, paper)
-        assert len({r.parameters["train_seed"] for r in runs}) == 2
+        assert len({r.parameters["train_seed"] for r in runs}) == seeds
 
 
 def test_bad_profile_inputs(tmp_path):
