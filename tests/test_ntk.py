@@ -1,6 +1,5 @@
 """NTK forgetting: the blockwise kernel and vector-Jacobian products against the dense formulas
 of Golatkar et al. (2020b), the trapezium scale on known angles, and the small-scale guard."""
-import math
 
 import pytest
 import torch

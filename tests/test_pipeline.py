@@ -108,7 +108,11 @@ def test_grid_resumes_after_kill_and_reports_failures(tmp_path):
     for name, mtime in done_before.items():
         assert (folder / name / "run.json").stat().st_mtime == mtime  # not redone
     assert len(list(folder.glob("*/run.json"))) == 3
-    assert len(ub.report.collect(results, "tiny", "lfssd")["run_id"].unique()) == 3
+    collected = ub.report.collect(results, "tiny", "lfssd")
+    assert len(collected["run_id"].unique()) == 3
+    labels = collected[["profile", "paper", "group", "target", "arch_key"]].drop_duplicates()
+    assert labels.values.tolist() == [["tiny", "lfssd", "class", f"digit{c}", "rn"]
+                                      for c in (1, 2, 3)]  # every label the report reads
     provenance = json.loads((folder / "provenance.json").read_text())  # the grid's own record
     assert provenance["grid_wall_seconds"] > 0 and provenance["grid_papers"] == ["lfssd"]
     assert provenance["commit"] and len(provenance["run_seconds"]) == 3

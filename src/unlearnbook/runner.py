@@ -183,7 +183,7 @@ def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.Pa
         "gpu_slots_per_job": 1 if options.gpus else 0, "independent": independent,
         "originals": originals,
         "runs": [{"paper": run.paper, "run_id": run.run_id, "parameters": run.parameters,
-                  "record": run.record,
+                  "labels": run.labels,
                   "original": keys[(run.paper, run.run_id)]
                   if keys[(run.paper, run.run_id)] in originals else None} for run in runs],
     }
@@ -198,9 +198,7 @@ def _plan_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> tuple[di
     data = json.loads(Path(plan_file).read_text())
     for entry in data["runs"]:
         if entry["paper"] == paper and entry["run_id"] == run_id:
-            labels = {k: entry["record"][k] for k in ("group", "target") if k in entry["record"]}
-            labels.update(profile=data["profile_name"], paper=paper, run_id=run_id)
-            return data, Run(paper, run_id, entry["parameters"], labels)
+            return data, Run(paper, run_id, entry["parameters"], entry["labels"])
     raise UnlearnbookError(f"run {paper}/{run_id} is not in the plan {str(plan_file)!r}")
 
 
