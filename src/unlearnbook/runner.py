@@ -202,6 +202,18 @@ def _plan_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> tuple[di
     raise UnlearnbookError(f"run {paper}/{run_id} is not in the plan {str(plan_file)!r}")
 
 
+def _try_lock(path: Path):
+    """An open file holding an exclusive OS lock on ``path`` (released when it is closed or the
+    process ends), or None when another process holds it."""
+    handle = open(path, "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 @contextlib.contextmanager
 def gpu_slot(gpus: int, runs_per_gpu: int) -> Iterator[None]:
     """Hold one of ``gpus`` x ``runs_per_gpu`` slots (a lock file each, released when the
@@ -214,11 +226,8 @@ def gpu_slot(gpus: int, runs_per_gpu: int) -> Iterator[None]:
     folder.mkdir(exist_ok=True)
     while True:
         for slot in range(gpus * runs_per_gpu):
-            handle = open(folder / f"slot-{slot}.lock", "w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
+            handle = _try_lock(folder / f"slot-{slot}.lock")
+            if handle is None:
                 continue
             os.environ["CUDA_VISIBLE_DEVICES"] = str(slot // runs_per_gpu)
             try:
@@ -327,13 +336,10 @@ def grid_lock(folder: Path) -> Iterator[None]:
     """One grid at a time per results folder: an OS lock, released when the process ends
     however it ends (Snakemake's own lock outlives a killed grid, so it is switched off)."""
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / ".grid.lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
+    handle = _try_lock(folder / ".grid.lock")
+    if handle is None:
         raise UnlearnbookError(f"another grid is running on {str(folder)!r}; allowed: one "
-                               "grid per results folder (wait for it, or use --results)") from None
+                               "grid per results folder (wait for it, or use --results)")
     try:
         yield
     finally:
