@@ -45,22 +45,25 @@ def _cli(*args: str, tmp_path: Path, **kw) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("paper", ub.report.papers())
-def test_notebook_runs_under_papermill(paper, tmp_path):
-    """Every paper's notebook runs its smoke tutorial run, shrunk to a one-epoch tiny model."""
+def test_notebook_runs_under_papermill(paper, tmp_path, fast_hp):
+    """Every paper's notebook runs its smoke tutorial run, shrunk to a one-epoch tiny model and
+    the tests' short method settings."""
     import papermill
 
     spec = ub.profiles.load("smoke")
     run = next(r for r in ub.profiles.expand(spec, paper)
                if r.run_id == ub.profiles.tutorial_run(spec, paper))
+    specs = ub.pipeline.method_specs(run.parameters["methods"] if "methods" in run.parameters
+                                     else None)
+    profile_hp = run.parameters.get("method_hp") or {}
+    method_hp = {s.name: {**profile_hp.get(s.name, {}), **fast_hp(s.name)} for s in specs}
     out = tmp_path / "run"
     papermill.execute_notebook(
         str(ROOT / "notebooks" / f"{paper}.ipynb"), str(tmp_path / "executed.ipynb"),
-        parameters={**run.parameters, "recipe": TINY_RECIPE,
+        parameters={**run.parameters, "recipe": TINY_RECIPE, "method_hp": method_hp,
                     "arch_kwargs": {"width": 8, "hidden": 16}, "output_dir": str(out)},
         kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
     results = pd.read_csv(out / "results.csv")
-    specs = ub.pipeline.method_specs(run.parameters["methods"] if "methods" in run.parameters
-                                     else None)
     assert set(results["label"]) == {s.label for s in specs}
     report = ub.report.paper_report(paper)
     assert set(report.headline) <= set(results["metric"])

@@ -130,6 +130,21 @@ def build_task(parameters: dict):
 
 # --- the plan Snakemake reads -------------------------------------------------------------------
 
+def run_cost(parameters: dict) -> int:
+    """A rough relative cost of a run for the scheduler: the method runs it holds (methods, or
+    every registered one for ``None``, x sparsities, plus the sensitivity grid), twice over when it also draws per-model t-SNEs.
+    Snakemake starts the costliest runs first, so no long run is left alone at the end."""
+    from . import methods as registry
+
+    listed = parameters.get("methods")
+    methods = len(registry.available() if listed is None else listed)
+    methods *= len(parameters.get("sparsities") or [0])
+    sensitivity = parameters.get("sensitivity") or {}
+    methods += len(sensitivity.get("factors") or []) ** 2
+    drawn = parameters.get("embedding_tsne") or parameters.get("output_tsne")
+    return max(1, methods) * (2 if drawn else 1)
+
+
 @dataclass
 class GridOptions:
     """How Snakemake runs the grid: ``executor`` (local or slurm), ``workers`` (parallel jobs
@@ -183,7 +198,7 @@ def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.Pa
         "gpu_slots_per_job": 1 if options.gpus else 0, "independent": independent,
         "originals": originals,
         "runs": [{"paper": run.paper, "run_id": run.run_id, "parameters": run.parameters,
-                  "labels": run.labels,
+                  "labels": run.labels, "cost": run_cost(full_parameters(run)),
                   "original": keys[(run.paper, run.run_id)]
                   if keys[(run.paper, run.run_id)] in originals else None} for run in runs],
     }

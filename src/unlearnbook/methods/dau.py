@@ -24,25 +24,27 @@ from .common import cycle
 from .registry import register
 
 
-def sensitivity(model: nn.Module, x: torch.Tensor, samples: int = 10, noise_std: float = 1.0,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Delta(x) = (1/n) sum_i ||D(x) - D(x + eps_i)||_2, eps_i ~ N(0, noise_std^2) (Sec. 3.1),
-    with D(.) the softmax output; one value per sample, differentiable in the model."""
-    clean = torch.softmax(model(x), dim=1)
+def sensitivity(clean: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
+    """Delta(x) = (1/n) sum_i ||D(x) - D(x + eps_i)||_2 (Sec. 3.1), from the softmax outputs on
+    x, (B, K), and on its n noisy copies, (n, B, K); one value per sample."""
+    return (noisy - clean.unsqueeze(0)).norm(dim=2).mean(dim=0)
+
+
+def defender_view(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+                  samples: int = 10, noise_std: float = 1.0,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the defender shows of x in one pass over x and its noisy copies x + eps_i,
+    eps_i ~ N(0, noise_std^2) (Algorithm 1, lines 5-6): the penultimate features of x (for V_ss)
+    and the attacker's input D(x)' = [D(x), y, Delta(x)], one token (p_k, onehot_k, Delta) per
+    class. Differentiable in the model; call it in eval mode, so that BatchNorm does not mix x
+    with its noisy copies."""
     noise = torch.randn((samples, *x.shape), generator=generator).to(x.device) * noise_std
-    noisy = torch.softmax(model((x.unsqueeze(0) + noise).flatten(0, 1)), dim=1)
-    diff = noisy.view(samples, len(x), -1) - clean.unsqueeze(0)
-    return diff.norm(dim=2).mean(dim=0)
-
-
-def attacker_input(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
-                   samples: int = 10, noise_std: float = 1.0,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """D(x)' = [D(x), Delta(x), y] arranged as one token per class: (p_k, onehot_k, Delta)."""
-    probs = torch.softmax(model(x), dim=1)
-    delta = sensitivity(model, x, samples, noise_std, generator)
+    features = model.features(torch.cat([x, (x.unsqueeze(0) + noise).flatten(0, 1)]))
+    probs = torch.softmax(model.head(features), dim=1)
+    clean, noisy = probs[:len(x)], probs[len(x):].view(samples, len(x), -1)
+    delta = sensitivity(clean, noisy)
     onehot = nn.functional.one_hot(y, num_classes).float()
-    return torch.stack([probs, onehot, delta[:, None].expand_as(probs)], dim=2)
+    return features[:len(x)], torch.stack([clean, onehot, delta[:, None].expand_as(clean)], dim=2)
 
 
 class Attacker(nn.Module):
@@ -161,16 +163,16 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
                                    weight_decay=weight_decay)
     pair = min(batch_size, len(task.forget), len(task.val))
 
-    def tokens(x, y):
-        return attacker_input(model, x, y, k, noise_samples, noise_std, generator)
+    def view(x, y):
+        return defender_view(model, x, y, k, noise_samples, noise_std, generator)
 
     # pre-train A on the frozen defender: members from D, non-members from D_v (tokens cached)
     model.eval()
     with torch.no_grad():
-        members_pool = [tokens(x, y) for x, y in itertools.islice(
+        members_pool = [view(x, y)[1] for x, y in itertools.islice(
             batches(task.train, batch_size, shuffle=True, generator=generator, device=device),
             max(1, math.ceil(4 * len(task.val) / batch_size)))]
-        val_pool = [tokens(x, y) for x, y in batches(task.val, batch_size, device=device)]
+        val_pool = [view(x, y)[1] for x, y in batches(task.val, batch_size, device=device)]
     pretrain_losses = pretrain_attacker(attacker, attacker_opt, torch.cat(members_pool),
                                         torch.cat(val_pool), pretrain_iterations, pair, generator)
 
@@ -184,26 +186,26 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
         x_f, y_f = next(forget_batches)
         x_v, y_v = next(val_batches)
         size = min(len(x_f), len(x_v))
-        x_f, y_f, x_v, y_v = x_f[:size], y_f[:size], x_v[:size], y_v[:size]
-        # 1) attacker: ascend L_A on the current defender's (detached) outputs
-        model.eval()
-        with torch.no_grad():
-            members, nonmembers = tokens(x_f, y_f), tokens(x_v, y_v)
-        attack_loss = attacker_step(attacker, attacker_opt, members, nonmembers)
-        # 2) defender: descend L_D + alpha L_A + beta V_ss
         model.train()
         ce = nn.functional.cross_entropy(model(x_r), y_r)
-        model.eval()  # attacker-facing and feature passes use running BN statistics
+        # lines 5-6: D(x_f)', D(x_v)' and the features for V_ss, once, in eval mode (running BN
+        # statistics; after the train-mode pass, whose BN update would otherwise invalidate them)
+        model.eval()
+        features, tokens = view(torch.cat([x_f[:size], x_v[:size]]),
+                                torch.cat([y_f[:size], y_v[:size]]))
+        members, nonmembers = tokens[:size], tokens[size:]
+        # line 7: the attacker ascends L_A on the defender's (detached) outputs
+        attack_loss = attacker_step(attacker, attacker_opt, members.detach(), nonmembers.detach())
+        # line 8: the defender descends L_D + alpha L_A + beta V_ss against the updated attacker
         attacker.eval()
-        t_f, t_v = tokens(x_f, y_f), tokens(x_v, y_v)
         if objective == "saturating":
-            adversarial = membership_log_likelihood(attacker, t_f, t_v)
+            adversarial = membership_log_likelihood(attacker, members, nonmembers)
         else:
-            adversarial = -membership_log_likelihood(attacker, t_v, t_f)
+            adversarial = -membership_log_likelihood(attacker, nonmembers, members)
         loss = ce + weights[step] * adversarial
         vss = torch.zeros((), device=device)
         if use_vss:
-            vss = barlow_twins(model.features(x_f), model.features(x_v), lam)
+            vss = barlow_twins(features[:size], features[size:], lam)
             loss = loss + beta * vss
         defender_opt.zero_grad(set_to_none=True)
         loss.backward()
