@@ -62,7 +62,7 @@ def test_neggrad_plus_with_no_retain_weight_ascends_on_the_forget_set(digits_cla
 
 def test_scrub_forgets_a_digit_and_keeps_the_rest(digits_class_task, digits_original):
     task = digits_class_task
-    out = ub.methods.unlearn("scrub", digits_original, task, lr=0.002, epochs=4, max_steps=3,
+    out = ub.methods.unlearn("scrub", digits_original, task, lr=0.001, epochs=4, max_steps=3,
                              alpha=0.5, gamma=1.0, forget_batch_size=32, retain_batch_size=64)
     retain = ub.metrics.accuracy(*ub.metrics.predict(out, task.retain))
     assert _forget_accuracy(out, task) < 30

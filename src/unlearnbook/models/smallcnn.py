@@ -1,4 +1,5 @@
-"""A small CNN for 8x8 digits: two conv blocks and one hidden layer (seconds per epoch on CPU)."""
+"""A small CNN for 8x8 digits: two conv blocks (16 and 32 filters by default) and one hidden layer
+(a second per 10 epochs of digits on one CPU core)."""
 from __future__ import annotations
 
 import torch
@@ -8,7 +9,7 @@ from .base import Classifier
 
 
 class SmallCNN(Classifier):
-    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 32,
+    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 16,
                  hidden: int = 128) -> None:
         super().__init__(hidden, num_classes)
         self.body = nn.Sequential(
