@@ -80,8 +80,8 @@ def test_notebook_runs_under_papermill(paper, tmp_path, fast_hp):
 
 def test_grid_resumes_after_kill_and_reports_failures(tmp_path):
     """The grid through Snakemake: three runs share one original (trained once, by its own
-    job); a killed grid resumes without redoing finished runs and redoes the killed one; a
-    failing run is reported with its error and notebook."""
+    job); a killed grid resumes without redoing finished runs and redoes the killed one; a run
+    added to the profile meanwhile that fails is reported with its error and notebook."""
     runs = [{"id": f"class-{c}", "group": "class", "target": f"digit{c}", "dataset": "digits",
              "scenario": "class", "forget_class": c} for c in (1, 2, 3)]
     profile = _tiny_profile(tmp_path, runs)
@@ -104,13 +104,18 @@ def test_grid_resumes_after_kill_and_reports_failures(tmp_path):
     collected = ub.report.collect(results, "tiny", "lfssd")
     assert set(collected["run_id"]) == set(done_before)
 
+    bad = {"id": "bad", "group": "class", "target": "x", "dataset": "digits",
+           "scenario": "class", "forget_class": 99}
+    profile = _tiny_profile(tmp_path, runs + [bad])
     rerun = _cli("run", "--profile", str(profile), "--results", str(results), tmp_path=tmp_path)
     output, _ = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0, output
-    assert f"{len(done_before)} already done" in output
+    assert rerun.returncode == 1, output
+    assert f"{len(done_before)} already done" in output and "1 failed" in output
+    assert "forget_class 99 is out of range" in output and "bad-rn-s0/lfssd.ipynb" in output
+    assert not (folder / "bad-rn-s0" / "run.json").exists()
     for name, mtime in done_before.items():
         assert (folder / name / "run.json").stat().st_mtime == mtime  # not redone
-    assert len(list(folder.glob("*/run.json"))) == 3
+    assert len(list(folder.glob("class-*/run.json"))) == 3
     collected = ub.report.collect(results, "tiny", "lfssd")
     assert len(collected["run_id"].unique()) == 3
     labels = collected[["profile", "paper", "group", "target", "arch_key"]].drop_duplicates()
@@ -119,16 +124,6 @@ def test_grid_resumes_after_kill_and_reports_failures(tmp_path):
     provenance = json.loads((folder / "provenance.json").read_text())  # the grid's own record
     assert provenance["grid_wall_seconds"] > 0 and provenance["grid_papers"] == ["lfssd"]
     assert provenance["commit"] and len(provenance["run_seconds"]) == 3
-
-    bad = _tiny_profile(tmp_path, [{"id": "bad", "group": "class", "target": "x",
-                                    "dataset": "digits", "scenario": "class",
-                                    "forget_class": 99}], name="bad")
-    failing = _cli("run", "--profile", str(bad), "--results", str(results), tmp_path=tmp_path)
-    output, _ = failing.communicate(timeout=300)
-    assert failing.returncode == 1
-    assert "1 failed" in output and "forget_class 99 is out of range" in output
-    assert "bad-rn-s0/lfssd.ipynb" in output
-    assert not (results / "bad" / "lfssd" / "bad-rn-s0" / "run.json").exists()
 
 
 def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:
