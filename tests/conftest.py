@@ -6,8 +6,10 @@ os.environ.setdefault("UNLEARNBOOK_PROGRESS", "0")
 # Under pytest-xdist each worker gets its share of the cores (torch, and the notebook kernels and
 # grid jobs it starts, read OMP_NUM_THREADS), so that workers do not oversubscribe the machine.
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
-    _share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
+    from unlearnbook.runner import threads_per_job  # no torch: safe before OMP_NUM_THREADS is set
+
+    os.environ.setdefault("OMP_NUM_THREADS",
+                          str(threads_per_job(int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 
 @pytest.fixture(autouse=True)

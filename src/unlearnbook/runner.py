@@ -130,10 +130,16 @@ def build_task(parameters: dict):
 
 # --- the plan Snakemake reads -------------------------------------------------------------------
 
+def threads_per_job(jobs: int) -> int:
+    """This machine's cores shared among ``jobs`` jobs running at once (at least one each)."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
 def run_cost(parameters: dict) -> int:
     """A rough relative cost of a run for the scheduler: the method runs it holds (methods, or
-    every registered one for ``None``, x sparsities, plus the sensitivity grid), twice over when it also draws per-model t-SNEs.
-    Snakemake starts the costliest runs first, so no long run is left alone at the end."""
+    every registered one for ``None``, x sparsities, plus the sensitivity grid), twice over when
+    it also draws per-model t-SNEs. Snakemake starts the costliest runs first, so no long run is
+    left alone at the end."""
     from . import methods as registry
 
     listed = parameters.get("methods")
@@ -190,7 +196,7 @@ def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.Pa
         if counts[key] > 1:
             originals.setdefault(key, {"paper": run.paper, "run_id": run.run_id})
     name = runs[0].labels["profile"]
-    threads = max(1, (os.cpu_count() or 1) // options.workers)
+    threads = threads_per_job(options.workers)
     data = {
         "profile": str(profile), "profile_name": name, "results": str(results),
         "python": sys.executable, "target": options.target, "book_out": options.book_out,
