@@ -38,6 +38,19 @@ def test_runs_with_one_original_key_train_the_same_model():
         assert len({_fingerprint(p) for p in members}) == 1
 
 
+def test_priorities_start_one_seed_of_every_setting_then_the_costliest():
+    """The cpu AdaProb grid: every setting's first seed outranks every second seed, and within
+    a seed a run with more methods (the small scale's twelve) outranks one with fewer."""
+    runs = ub.profiles.expand(ub.profiles.load("cpu"), "adaprob")
+    priority = runner.run_priorities(runs)
+    assert sorted(priority.values()) == list(range(1, len(runs) + 1))
+    first = [priority[(r.paper, r.run_id)] for r in runs if r.replicate == 0]
+    later = [priority[(r.paper, r.run_id)] for r in runs if r.replicate > 0]
+    assert min(first) > max(later)
+    assert priority[("adaprob", "small-rn-s1")] > priority[("adaprob", "class-rn-s1")]
+    assert priority[("adaprob", "class-ac-s2")] > priority[("adaprob", "class-rn-s3")]
+
+
 def test_a_split_that_changes_the_training_set_changes_the_key():
     base = {"dataset": "digits", "scenario": "class", "forget_class": 1, "split_seed": 0,
             "arch": "smallcnn", "recipe": {"epochs": 1}, "train_seed": 0}

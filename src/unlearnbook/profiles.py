@@ -36,12 +36,14 @@ RUN_KEYS = ("profile", "paper", "run_id", "arch_key")
 
 @dataclass
 class Run:
-    """One notebook execution: a paper, a unique id, its notebook parameters and its labels."""
+    """One notebook execution: a paper, a unique id, its notebook parameters and its labels;
+    ``replicate``: the position of its seed in its entry's seed list (0 for the first seed)."""
 
     paper: str
     run_id: str
     parameters: dict
     labels: dict
+    replicate: int = 0
 
     @property
     def record(self) -> dict:
@@ -170,7 +172,7 @@ def expand(profile: dict, paper: str) -> list[Run]:
         entry_id = entry.pop("id")
         for arch_key in archs:
             arch = section["architectures"][arch_key]
-            for seed in seeds:
+            for replicate, seed in enumerate(seeds):
                 params = merge(section["defaults"], entry)
                 params.pop("archs", None)
                 labels = {key: params.pop(key) for key in LABELS if key in params}
@@ -183,7 +185,7 @@ def expand(profile: dict, paper: str) -> list[Run]:
                     params[f"{axis}_seed"] = seed if axis in axes else params.get(
                         f"{axis}_seed", 0)
                 validate(params, allowed, f"(run {run_id!r})")
-                runs.append(Run(paper, run_id, params, labels))
+                runs.append(Run(paper, run_id, params, labels, replicate))
     ids = [r.run_id for r in runs]
     if len(ids) != len(set(ids)):
         raise UnlearnbookError(f"profile {profile['name']!r}, paper {paper!r}: run ids repeat")

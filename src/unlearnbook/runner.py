@@ -138,8 +138,7 @@ def threads_per_job(jobs: int) -> int:
 def run_cost(parameters: dict) -> int:
     """A rough relative cost of a run for the scheduler: the method runs it holds (methods, or
     every registered one for ``None``, x sparsities, plus the sensitivity grid), twice over when
-    it also draws per-model t-SNEs. Snakemake starts the costliest runs first, so no long run is
-    left alone at the end."""
+    it also draws per-model t-SNEs."""
     from . import methods as registry
 
     listed = parameters.get("methods")
@@ -149,6 +148,15 @@ def run_cost(parameters: dict) -> int:
     methods += len(sensitivity.get("factors") or []) ** 2
     drawn = parameters.get("embedding_tsne") or parameters.get("output_tsne")
     return max(1, methods) * (2 if drawn else 1)
+
+
+def run_priorities(runs: list[Run]) -> dict[tuple[str, str], int]:
+    """Snakemake priorities (higher starts first, from 1 up): every setting's first seed before
+    any setting's second, so a grid cut short still has one run of each; within a seed, the
+    costliest runs (:func:`run_cost`) first, so no long run is left alone at the end."""
+    order = sorted(runs, key=lambda run: (run.replicate, -run_cost(full_parameters(run)),
+                                          run.paper, run.run_id))
+    return {(run.paper, run.run_id): len(order) - rank for rank, run in enumerate(order)}
 
 
 @dataclass
@@ -196,15 +204,16 @@ def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.Pa
         if counts[key] > 1:
             originals.setdefault(key, {"paper": run.paper, "run_id": run.run_id})
     name = runs[0].labels["profile"]
+    priorities = run_priorities(runs)
     threads = threads_per_job(options.workers)
     data = {
         "profile": str(profile), "profile_name": name, "results": str(results),
         "python": sys.executable, "target": options.target, "book_out": options.book_out,
         "threads": threads, "gpus": options.gpus, "runs_per_gpu": options.runs_per_gpu,
         "gpu_slots_per_job": 1 if options.gpus else 0, "independent": independent,
-        "originals": originals,
+        "originals": originals, "original_priority": len(runs) + 1,
         "runs": [{"paper": run.paper, "run_id": run.run_id, "parameters": run.parameters,
-                  "labels": run.labels, "cost": run_cost(full_parameters(run)),
+                  "labels": run.labels, "priority": priorities[(run.paper, run.run_id)],
                   "original": keys[(run.paper, run.run_id)]
                   if keys[(run.paper, run.run_id)] in originals else None} for run in runs],
     }
