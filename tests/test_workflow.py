@@ -1,8 +1,11 @@
 """The grid's Snakemake workflow: shared originals, GPU packing, the SLURM dry run, options."""
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -92,6 +95,44 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "unlearnbook.cli", "run", *args,
                            "--results", str(tmp_path / "results")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
+
+
+def _processes_naming(text: str) -> list[str]:
+    """The command lines of this machine's processes that contain ``text``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # the process ended meanwhile
+            continue
+        if text in line:
+            found.append(line)
+    return found
+
+
+def test_a_stopped_grid_stops_snakemake_and_its_jobs(tmp_path):
+    """SIGTERM to ``unlearnbook run`` alone (as ``kill`` or a batch system sends it) stops
+    Snakemake and its running job too, so no grid outlives its lock; the summary says how to
+    resume."""
+    env = {**runner.os.environ, "UNLEARNBOOK_NOTEBOOKS": str(ROOT / "notebooks"),
+           "PYTHONPATH": str(ROOT / "src"), "UNLEARNBOOK_CACHE": str(tmp_path / "cache")}
+    results = tmp_path / "results"
+    grid = subprocess.Popen([sys.executable, "-m", "unlearnbook.cli", "run", "--profile", "smoke",
+                             "--paper", "lfssd", "--results", str(results)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    logs = results / "smoke" / ".logs"
+    deadline = time.monotonic() + 120
+    while not any(logs.rglob("*.log")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert any(logs.rglob("*.log")), "no job started within 2 minutes"
+    assert any(" job " in line for line in _processes_naming(str(results)))
+    grid.send_signal(signal.SIGTERM)
+    output, _ = grid.communicate(timeout=120)
+    assert "stopped by a signal; the same command resumes the grid" in output
+    deadline = time.monotonic() + 30
+    while _processes_naming(str(results)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_naming(str(results)) == []
 
 
 def test_smoke_dry_run_lists_every_run_and_job(tmp_path):

@@ -22,6 +22,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -398,6 +399,25 @@ def snakemake_command(plan_file: Path, runs: list[Run], options: GridOptions,
     return command
 
 
+def supervise(command: list[str]) -> tuple[int, bool]:
+    """Run ``command`` (Snakemake) as a child that ends with this process: a SIGTERM or SIGHUP
+    sent to the grid alone is passed on (Snakemake then stops its jobs), so no grid outlives
+    the lock it ran under. Returns the child's exit status and whether it was stopped so."""
+    child = subprocess.Popen(command)
+    stopped = []
+
+    def forward(signum: int, frame: object) -> None:
+        stopped.append(signum)
+        child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return child.wait(), bool(stopped)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
              results: str | os.PathLike = "results", options: GridOptions | None = None,
              dry_run: bool = False, only: list[str] | None = None) -> tuple[int, str]:
@@ -417,14 +437,14 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
     before = {run.run_id for run in runs if finished(run_dir(results, run))}
     start, started_at = time.perf_counter(), commit()
     with grid_lock(profile_folder):
-        status = subprocess.run(command).returncode
+        status, stopped = supervise(command)
     wall = time.perf_counter() - start
     papers_run = list(dict.fromkeys(run.paper for run in runs))
     for paper in papers_run:
         ran = sum(finished(run_dir(results, r)) and r.run_id not in before
                   for r in runs if r.paper == paper)
         record_provenance(profile_folder / paper, wall, papers_run, started_at, ran)
-    return status, summarise(runs, results, before)
+    return status, summarise(runs, results, before, stopped)
 
 
 #: Stand-ins for the SLURM commands the executor plugin calls: ``sbatch`` records its arguments
@@ -486,11 +506,14 @@ def print_submissions(profile: str | os.PathLike, papers: list[str] | None,
     return 0
 
 
-def summarise(runs: list[Run], results: Path, before: set[str]) -> str:
-    """Counts of runs done now, done before and failed; each failure's last log line."""
+def summarise(runs: list[Run], results: Path, before: set[str], stopped: bool = False) -> str:
+    """Counts of runs done now, done before and failed (or left, when the grid was
+    ``stopped`` by a signal); each failure's last log line."""
     failed = [run for run in runs if not finished(run_dir(results, run))]
     lines = [f"{len(runs) - len(failed) - len(before)} run(s) done, {len(before)} already "
-             f"done, {len(failed)} failed"]
+             f"done, {len(failed)} {'left' if stopped else 'failed'}"]
+    if stopped:
+        return "\n".join(lines + ["stopped by a signal; the same command resumes the grid"])
     for run in failed:
         log = results / run.labels["profile"] / ".logs" / run.paper / f"{run.run_id}.log"
         last = [line for line in log.read_text().splitlines() if line.strip()][-1:] \
