@@ -15,6 +15,7 @@ from unlearnbook.methods.bs_plus import nearest_boundary_labels
 from unlearnbook.methods.l1sparse import l1_weight
 from unlearnbook.methods.rl import random_labels
 from unlearnbook.methods.sure import DomainClassifier, reverse_gradient, sure_loss
+from unlearnbook.metrics.core import neighbour_distance_ratio
 from unlearnbook.metrics.mia import binary_attack_accuracy, knn_attack, svc_mia_efficacy
 from unlearnbook.metrics.rebasin import aligned_distance, apply_permutation, permutation_spec
 from unlearnbook.metrics.suites import interclass_confusion
@@ -88,6 +89,25 @@ def test_knn_attacks_are_at_chance_on_identical_distributions():
     efficacy = svc_mia_efficacy(members, nonmembers, rng.normal(size=(200, 8)),
                                 classifier=knn_attack(5))
     assert 35 <= efficacy <= 65
+
+
+def test_neighbour_distance_ratio_on_known_distances():
+    """Class 0's pool at 0, 1, ..., 9 on a line; D_f at 0.5 has its two nearest at 0.5 and 0.5,
+    the unseen point at 11 at 2 and 3: ratio 0.5 / 2.5. Class 1 far away is never a neighbour.
+    A class of D_f without pool samples gives NaN; D_f drawn like the unseen points gives ~1."""
+    pool = torch.cat([torch.arange(10.0), torch.full((5,), 100.0)])[:, None]
+    pool_labels = torch.tensor([0] * 10 + [1] * 5)
+    ratio = neighbour_distance_ratio(torch.tensor([[0.5]]), torch.tensor([0]), pool, pool_labels,
+                                     torch.tensor([[11.0]]), torch.tensor([0]), neighbours=2)
+    assert ratio == pytest.approx(0.5 / 2.5)
+    assert np.isnan(neighbour_distance_ratio(torch.zeros(1, 1), torch.tensor([2]), pool,
+                                             pool_labels, torch.zeros(1, 1), torch.tensor([2])))
+    generator = torch.Generator().manual_seed(0)
+    pool, draws = torch.randn(2000, 4, generator=generator), torch.randn(1000, 4, generator=generator)
+    ratio = neighbour_distance_ratio(draws[:500], torch.zeros(500, dtype=torch.long), pool,
+                                     torch.zeros(2000, dtype=torch.long), draws[500:],
+                                     torch.zeros(500, dtype=torch.long))
+    assert ratio == pytest.approx(1.0, abs=0.05)
 
 
 def test_baseline_helpers():

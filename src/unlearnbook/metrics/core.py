@@ -63,3 +63,28 @@ def mean_kl(logits: torch.Tensor, reference_logits: torch.Tensor, eps: float = 1
     q = torch.softmax(reference_logits.double(), 1) + eps
     p, q = p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True)
     return float((p * (p.log() - q.log())).sum(1).mean())
+
+
+def neighbour_distance_ratio(forget: torch.Tensor, forget_labels: torch.Tensor,
+                             pool: torch.Tensor, pool_labels: torch.Tensor,
+                             unseen: torch.Tensor, unseen_labels: torch.Tensor,
+                             neighbours: int = 10) -> float:
+    """SURE-F6 in one number (claim S11 of the brief): the mean distance from each D_f embedding
+    to its ``neighbours`` nearest ``pool`` embeddings of its class (retained training samples),
+    over the same mean for ``unseen`` embeddings of D_f's classes (test samples). About 1 when
+    D_f is embedded like unseen data, as the oracle embeds it; below 1 when it is embedded like
+    training data. NaN when a class of D_f has no pool samples (class-wise forgetting)."""
+    classes = forget_labels.unique()
+    if not all(bool((pool_labels == c).any()) for c in classes):
+        return float("nan")
+
+    def mean_knn(points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        distances = []
+        for c in classes:
+            candidates = pool[pool_labels == c]
+            within = torch.cdist(points[labels == c].double(), candidates.double())
+            distances.append(within.topk(min(neighbours, len(candidates)), largest=False)
+                             .values.mean(1))
+        return torch.cat(distances).mean()
+
+    return float(mean_knn(forget, forget_labels) / mean_knn(unseen, unseen_labels))

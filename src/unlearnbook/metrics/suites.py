@@ -11,7 +11,8 @@ from torch import nn
 from .._checks import UnlearnbookError, check_choice
 from ..data.dataset import stratified_sample
 from ..data.tasks import Task
-from .core import accuracy, confidence, embed, entropy, mean_kl, per_sample_loss, predict
+from .core import (accuracy, confidence, embed, entropy, mean_kl, neighbour_distance_ratio,
+                   per_sample_loss, predict)
 from .mia import (binary_attack_accuracy, class_threshold_efficacy, entropy_lr_mia, knn_attack,
                   svc_mia_efficacy)
 from .rebasin import aligned_distance
@@ -185,15 +186,17 @@ def interclass_confusion(logits: torch.Tensor, labels: torch.Tensor, classes: tu
 
 
 @suite("sure")
-def sure_suite(model: nn.Module, task: Task, seed: int = 0, neighbours: int = 5
-               ) -> dict[str, float]:
+def sure_suite(model: nn.Module, task: Task, seed: int = 0, neighbours: int = 5,
+               pool_per_class: int = 1000) -> dict[str, float]:
     """SURE §3.2: ``RA``, ``UA`` (accuracy on D_f, not 100 − it), ``Utility`` (test accuracy,
     all classes), ``CTA`` (test accuracy on the forgotten class, class scenarios); ``MIA_I`` =
     Kurmanji's loss attack (D_f vs test samples of D_f's classes, accuracy %), ``MIA_II`` = the
     confidence SVC (members: a random subset of D_r the size of the test set) with the share of
     D_f called non-member, ``MIARS_I`` / ``MIARS_II`` = the same two attacks on penultimate
-    embeddings with a k-NN attacker (k = 5). Canary tasks add ``UA_in`` / ``UA_ood``; the
-    confusion task adds SURE-T2's errors and inter-class-confusion counts."""
+    embeddings with a k-NN attacker (k = 5); ``NNR`` = :func:`neighbour_distance_ratio` with at
+    most ``pool_per_class`` retained samples per class of D_f (SURE-F6). Canary tasks add
+    ``UA_in`` / ``UA_ood``; the confusion task adds SURE-T2's errors and inter-class-confusion
+    counts."""
     scores, out = accuracies(model, task)
     forget_logits, forget_labels = out["forget"]
     test_logits, test_labels = out["test"]
@@ -224,6 +227,14 @@ def sure_suite(model: nn.Module, task: Task, seed: int = 0, neighbours: int = 5
     result["MIARS_II"] = svc_mia_efficacy(
         embed(model, task.retain.subset(members)).numpy(), test_embedding.numpy(),
         forget_embedding.numpy(), classifier=knn_attack(neighbours))
+    in_class = np.flatnonzero(torch.isin(retain_labels, forget_labels.unique()).numpy())
+    if len(in_class):  # not for class-wise forgetting: D_f's class has no retained samples
+        pool = np.sort(in_class[stratified_sample(retain_labels[in_class].numpy(),
+                                                  pool_per_class * len(forget_labels.unique()),
+                                                  seed)])
+        result["NNR"] = neighbour_distance_ratio(
+            forget_embedding, forget_labels, embed(model, task.retain.subset(pool)),
+            retain_labels[pool], test_embedding[same_class], test_labels[same_class])
     if task.scenario == "confusion":
         classes = task.params["confusion_classes"]
         result["retain_err"] = 100.0 - scores["retain_acc"]
@@ -237,7 +248,7 @@ def sure_suite(model: nn.Module, task: Task, seed: int = 0, neighbours: int = 5
 
 
 SURE_GAPS = ("RA", "UA", "Utility", "CTA", "UA_in", "UA_ood", "MIA_I", "MIA_II", "MIARS_I",
-             "MIARS_II")
+             "MIARS_II", "NNR")
 
 
 @pairwise("sure")
