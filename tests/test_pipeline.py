@@ -245,6 +245,16 @@ def test_paper_profile_varies_the_training_seed():
         assert len({r.parameters["train_seed"] for r in runs}) == seeds
 
 
+def test_by_arch_overrides_one_architecture():
+    """The cpu AdaProb protocol: ALL-CNN runs get the ALL-CNN SCRUB values, merged key by key
+    over the entry's method_hp; the ResNet runs keep the entry's."""
+    runs = {r.run_id: r.parameters["method_hp"]
+            for r in ub.profiles.expand(ub.profiles.load("cpu"), "adaprob")}
+    assert runs["small-ac-s1"]["scrub"]["lr"] == 0.02 and runs["small-rn-s1"]["scrub"]["lr"] == 0.05
+    assert runs["small-ac-s1"]["scrub"]["epochs"] == runs["small-rn-s1"]["scrub"]["epochs"] == 10
+    assert runs["class-ac-s2"]["scrub"]["epochs"] == 4 and runs["class-rn-s2"]["scrub"]["epochs"] == 3
+
+
 def test_bad_profile_inputs(tmp_path):
     from unlearnbook import UnlearnbookError, profiles
     with pytest.raises(UnlearnbookError, match="unknown profile 'huge'"):
@@ -272,6 +282,10 @@ def test_bad_profile_inputs(tmp_path):
     spec = profiles.load(axes)
     spec["papers"]["lfssd"]["seed_axes"] = ["train", "data"]
     with pytest.raises(UnlearnbookError, match="unknown seed axis 'data'"):
+        profiles.expand(spec, "lfssd")
+    spec = profiles.load(axes)
+    spec["papers"]["lfssd"]["runs"][0]["by_arch"] = {"ac": {"forget_class": 2}}
+    with pytest.raises(UnlearnbookError, match="unknown by_arch architecture.*'ac'.*allowed: 'rn'"):
         profiles.expand(spec, "lfssd")
 
 

@@ -11,6 +11,11 @@ Seeds: a section's ``seeds`` list gives one run per seed; ``seed_axes`` says whi
 seed axes take that seed (``train``: the original model, ``split``: which samples are forgotten,
 ``unlearn``: the stochastic methods); the others keep the values set in ``defaults``
 (``train_seed``, ``split_seed``, ``unlearn_seed``; 0 when unset).
+
+Architectures: a run entry's ``archs`` list gives one run per architecture; its ``by_arch``
+mapping (architecture key -> entry keys) overrides keys for one architecture only, merged key
+by key, e.g. ``by_arch: {ac: {method_hp: {scrub: {lr: 0.02}}}}`` for a protocol whose
+hyper-parameters differ per architecture.
 """
 from __future__ import annotations
 
@@ -170,10 +175,13 @@ def expand(profile: dict, paper: str) -> list[Run]:
         archs = entry.pop("archs", section["defaults"].get("archs", ["rn"]))
         seeds = entry.pop("seeds", section.get("seeds", [0]))
         entry_id = entry.pop("id")
+        by_arch = entry.pop("by_arch", {})
+        for key in by_arch:
+            check_choice(f"by_arch architecture (run {entry_id!r})", key, archs)
         for arch_key in archs:
             arch = section["architectures"][arch_key]
             for replicate, seed in enumerate(seeds):
-                params = merge(section["defaults"], entry)
+                params = merge(merge(section["defaults"], entry), by_arch.get(arch_key, {}))
                 params.pop("archs", None)
                 labels = {key: params.pop(key) for key in LABELS if key in params}
                 run_id = f"{entry_id}-{arch_key}-s{seed}"
