@@ -110,6 +110,38 @@ def _processes_naming(text: str) -> list[str]:
     return found
 
 
+SUPERVISOR = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a grid started in a script's background
+from unlearnbook.runner import supervise
+job = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; " \\
+      "time.sleep(120)', sys.argv[1]]); time.sleep(120)"
+print(*supervise([sys.executable, "-c", job, sys.argv[1]]), flush=True)
+"""
+
+
+def test_supervise_stops_the_whole_process_group(tmp_path):
+    """SIGTERM to the supervising process ends its child and the child's own child at once,
+    even when the supervisor was started with SIGINT ignored."""
+    env = {**runner.os.environ, "PYTHONPATH": str(ROOT / "src")}
+    marker = str(tmp_path / "group-marker")
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, marker], env=env,
+                                  stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_processes_naming(marker)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_processes_naming(marker)) == 3  # supervisor, child, grandchild
+    start = time.monotonic()
+    supervisor.send_signal(signal.SIGTERM)
+    output, _ = supervisor.communicate(timeout=30)
+    assert time.monotonic() - start < 10
+    assert output.split()[-1] == "True"  # stopped by a signal
+    deadline = time.monotonic() + 10
+    while _processes_naming(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_naming(marker) == []
+
+
 def test_a_stopped_grid_stops_snakemake_and_its_jobs(tmp_path):
     """SIGTERM to ``unlearnbook run`` alone (as ``kill`` or a batch system sends it) stops
     Snakemake and its running job too, so no grid outlives its lock; the summary says how to

@@ -400,19 +400,27 @@ def snakemake_command(plan_file: Path, runs: list[Run], options: GridOptions,
 
 
 def supervise(command: list[str]) -> tuple[int, bool]:
-    """Run ``command`` (Snakemake) as a child that ends with this process: a SIGTERM or SIGHUP
-    sent to the grid alone is passed on (Snakemake then stops its jobs), so no grid outlives
-    the lock it ran under. Returns the child's exit status and whether it was stopped so."""
-    child = subprocess.Popen(command)
-    stopped = []
+    """Run ``command`` (Snakemake) in a process group of its own, with its jobs. A SIGINT,
+    SIGTERM or SIGHUP sent to the grid reaches that whole group as SIGINT, as Ctrl-C in a
+    terminal does: the running jobs stop at once and Snakemake exits (sent to Snakemake alone,
+    either signal makes it wait for its jobs to finish), so no grid outlives the lock it ran
+    under. The handlers are in place before the child starts, so it never inherits an ignored
+    SIGINT (as a grid started in the background of a script would). Returns the child's exit
+    status and whether it was stopped so."""
+    children: list[subprocess.Popen] = []
+    stopped: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
         stopped.append(signum)
-        child.send_signal(signal.SIGTERM)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGINT)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, forward)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        return child.wait(), bool(stopped)
+        children.append(subprocess.Popen(command, start_new_session=True))
+        return children[0].wait(), bool(stopped)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
