@@ -329,13 +329,15 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
 # --- the grid -----------------------------------------------------------------------------------
 
 def commit() -> str:
-    """The source tree's git commit (with ``-dirty`` when it has uncommitted changes), or
-    ``unknown`` outside a git checkout."""
+    """The source tree's git commit (with ``-dirty`` when the code that makes results, the
+    package or the notebooks, has uncommitted changes; results written since do not count),
+    or ``unknown`` outside a git checkout."""
     root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
                               capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "src", "notebooks"],
                                cwd=root, text=True, capture_output=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
