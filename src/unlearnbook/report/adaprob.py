@@ -156,7 +156,8 @@ def time_figure(data: BookData, item: Item):
     if ours.empty:
         return None
     frame = ours.assign(setting=ours["arch_key"].map(ARCHS).fillna(ours["arch_key"]) + "\n"
-                        + ours["target"], sem=ours["std"] / np.sqrt(ours["n"]))
+                        + ours["target"].str.replace(" ", "\n"),  # narrow tick labels
+                        sem=ours["std"] / np.sqrt(ours["n"]))
     fig = plots.time_bars(frame, [l for l in ("retrain", "scrub", "adaprob")
                                   if l in set(frame["label"])])
     fig.suptitle(f"{item.id}: unlearning time ({data.profile} profile; Retrain's is its "
