@@ -110,6 +110,14 @@ def _processes_naming(text: str) -> list[str]:
     return found
 
 
+def _wait_until(condition, seconds: float) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` have passed; its last value."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return bool(condition())
+
+
 SUPERVISOR = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a grid started in a script's background
@@ -127,19 +135,13 @@ def test_supervise_stops_the_whole_process_group(tmp_path):
     marker = str(tmp_path / "group-marker")
     supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, marker], env=env,
                                   stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while len(_processes_naming(marker)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert len(_processes_naming(marker)) == 3  # supervisor, child, grandchild
+    assert _wait_until(lambda: len(_processes_naming(marker)) == 3, 60)  # and child, grandchild
     start = time.monotonic()
     supervisor.send_signal(signal.SIGTERM)
     output, _ = supervisor.communicate(timeout=30)
     assert time.monotonic() - start < 10
     assert output.split()[-1] == "True"  # stopped by a signal
-    deadline = time.monotonic() + 10
-    while _processes_naming(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _processes_naming(marker) == []
+    assert _wait_until(lambda: not _processes_naming(marker), 10)
 
 
 def test_a_stopped_grid_stops_snakemake_and_its_jobs(tmp_path):
@@ -153,18 +155,12 @@ def test_a_stopped_grid_stops_snakemake_and_its_jobs(tmp_path):
                              "--paper", "lfssd", "--results", str(results)], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     logs = results / "smoke" / ".logs"
-    deadline = time.monotonic() + 120
-    while not any(logs.rglob("*.log")) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert any(logs.rglob("*.log")), "no job started within 2 minutes"
+    assert _wait_until(lambda: any(logs.rglob("*.log")), 120), "no job started within 2 minutes"
     assert any(" job " in line for line in _processes_naming(str(results)))
     grid.send_signal(signal.SIGTERM)
     output, _ = grid.communicate(timeout=120)
     assert "stopped by a signal; the same command resumes the grid" in output
-    deadline = time.monotonic() + 30
-    while _processes_naming(str(results)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _processes_naming(str(results)) == []
+    assert _wait_until(lambda: not _processes_naming(str(results)), 30)
 
 
 def test_smoke_dry_run_lists_every_run_and_job(tmp_path):

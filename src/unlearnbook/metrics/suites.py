@@ -209,7 +209,8 @@ def sure_suite(model: nn.Module, task: Task, seed: int = 0, neighbours: int = 5,
         mask = torch.from_numpy(task.forget_ood_mask)
         result["UA_in"] = accuracy(forget_logits[~mask], forget_labels[~mask])
         result["UA_ood"] = accuracy(forget_logits[mask], forget_labels[mask])
-    same_class = torch.isin(test_labels, forget_labels.unique())
+    forget_classes = forget_labels.unique()
+    same_class = torch.isin(test_labels, forget_classes)
     result["MIA_I"] = loss_attack(forget_logits, forget_labels, test_logits, test_labels,
                                   seed=seed)[0]
     rng = np.random.RandomState(seed)
@@ -227,11 +228,10 @@ def sure_suite(model: nn.Module, task: Task, seed: int = 0, neighbours: int = 5,
     result["MIARS_II"] = svc_mia_efficacy(
         embed(model, task.retain.subset(members)).numpy(), test_embedding.numpy(),
         forget_embedding.numpy(), classifier=knn_attack(neighbours))
-    in_class = np.flatnonzero(torch.isin(retain_labels, forget_labels.unique()).numpy())
+    in_class = np.flatnonzero(torch.isin(retain_labels, forget_classes).numpy())
     if len(in_class):  # not for class-wise forgetting: D_f's class has no retained samples
         pool = np.sort(in_class[stratified_sample(retain_labels[in_class].numpy(),
-                                                  pool_per_class * len(forget_labels.unique()),
-                                                  seed)])
+                                                  pool_per_class * len(forget_classes), seed)])
         result["NNR"] = neighbour_distance_ratio(
             forget_embedding, forget_labels, embed(model, task.retain.subset(pool)),
             retain_labels[pool], test_embedding[same_class], test_labels[same_class])
