@@ -293,7 +293,7 @@ def radar_figure(data: BookData, item: Item):
         plots.radar(ours[ours["target"] == target], list(RADAR), f"{target}", ax=ax)
     axes.flat[-1].legend(loc="center left", bbox_to_anchor=(1.1, 0.5), fontsize=8)
     fig.suptitle(f"{item.id}: normalised gaps, closer to the centre is better "
-                 f"({data.profile} profile)")
+                 f"({data.profile} profile)", y=1.08)  # above the polar panels' own titles
     return fig
 
 
