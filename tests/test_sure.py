@@ -1,5 +1,8 @@
 """SURE and its baselines, metrics and protocol: math on cases with known answers, behaviour on
 digits, and early failures on bad input."""
+import copy
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,13 +11,14 @@ from torch import nn
 
 import unlearnbook as ub
 from unlearnbook import UnlearnbookError
+from unlearnbook.data.dataset import ArrayDataset
 from unlearnbook.data.tasks import scramble
 from unlearnbook.epochs import selection_score, top_epochs
 from unlearnbook.methods.be_plus import expanded_logits
 from unlearnbook.methods.bs_plus import nearest_boundary_labels
 from unlearnbook.methods.l1sparse import l1_weight
 from unlearnbook.methods.rl import random_labels
-from unlearnbook.methods.sure import DomainClassifier, reverse_gradient, sure_loss
+from unlearnbook.methods.sure import DomainClassifier, reverse_gradient, sure, sure_loss
 from unlearnbook.metrics.core import neighbour_distance_ratio
 from unlearnbook.metrics.mia import binary_attack_accuracy, knn_attack, svc_mia_efficacy
 from unlearnbook.metrics.rebasin import aligned_distance, apply_permutation, permutation_spec
@@ -49,6 +53,49 @@ def test_sure_loss_weights_retain_and_domain_terms():
     mixed = sure_loss(model, domain, x_r, y_r, x_f, x_v, 0.3, 0.7)
     assert mixed.item() == pytest.approx(0.3 * ce_only.item() + 0.7 * domain_only.item(), rel=1e-5)
     assert domain_only.item() > 0
+
+
+def _plain_sure_step(model, domain, task, lr, alpha):
+    """Eq. 7-9 written out, in place: θ_f ← θ_f − μ(α∂L_y/∂θ_f − (1−α)∂L_d/∂θ_f),
+    θ_y ← θ_y − μα∂L_y/∂θ_y, θ_d ← θ_d − μ(1−α)∂L_d/∂θ_d; L_d's gradient has no reversal layer."""
+    sets = (task.retain, task.forget, task.val)
+    x = torch.cat([part.batch(torch.arange(len(part)))[0] for part in sets])
+    h_r, h_f, h_v = torch.split(model.features(x), [len(part) for part in sets])
+    label_loss = nn.functional.cross_entropy(model.head(h_r), task.retain.labels)
+    d_f, d_v = domain(h_f), domain(h_v)
+    bce = nn.functional.binary_cross_entropy_with_logits
+    domain_loss = bce(d_f, torch.ones_like(d_f)) + bce(d_v, torch.zeros_like(d_v))
+    weights, classifier = list(model.parameters()), list(domain.parameters())
+    g_y = torch.autograd.grad(label_loss, weights, retain_graph=True)
+    g_d = torch.autograd.grad(domain_loss, weights + classifier, allow_unused=True)
+    with torch.no_grad():
+        for p, gy, gd in zip(weights, g_y, g_d):
+            p -= lr * (alpha * gy - (1 - alpha) * (0 if gd is None else gd))
+        for p, gd in zip(classifier, g_d[len(weights):]):
+            p -= lr * (1 - alpha) * gd
+
+
+def test_sure_steps_are_the_plain_updates_of_eq_7_to_9():
+    """With momentum 0, two epochs of one step each (momentum would show in the second)
+    match Eq. 7-9."""
+    images = torch.randint(0, 256, (12, 1, 8, 8), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 1, 2, 0, 1, 2] + [0] * 6)
+    data = ArrayDataset(images, labels, [0.5], [0.25])
+    task = SimpleNamespace(retain=data.subset(np.arange(6)), forget=data.subset(np.arange(6, 9)),
+                           val=data.subset(np.arange(9, 12)))
+    start = ub.models.build("smallcnn", 3, 1, seed=0)
+    expected = copy.deepcopy(start).train()
+    torch.manual_seed(0)  # G_d's initialisation inside sure()
+    domain = DomainClassifier(start.head.in_features)
+    for _ in range(2):
+        _plain_sure_step(expected, domain, task, lr=0.05, alpha=0.4)
+    unlearned = sure(copy.deepcopy(start), task, epochs=2, lr=0.05, alpha=0.4,
+                     retain_batch_size=6, forget_batch_size=3, decay_epochs=(),
+                     momentum=0.0, weight_decay=0.0, progress=False)
+    for (name, got), want in zip(unlearned.named_parameters(), expected.parameters()):
+        assert torch.allclose(got, want, atol=1e-6), name
+    assert not torch.allclose(unlearned.head.weight, start.head.weight)
 
 
 @pytest.mark.parametrize("arch,kwargs,shape", [("smallcnn", {}, (3, 1, 8, 8)),

@@ -22,6 +22,8 @@ from ..runner import RECORD
 
 KEYS = ["paper", "profile", "group", "target", "dataset", "scenario", "arch_key", "arch",
         "sparsity", "suite", "label", "method", "metric", "epoch"]
+#: The labels of a planned run that an item's ``select`` can filter on.
+PLANNED_KEYS = ("group", "target", "arch_key", "dataset", "scenario")
 SEED_COLUMNS = {"train": "train_seed", "split": "split_seed", "unlearn": "unlearn_seed"}
 MISSING = "–"
 
@@ -205,6 +207,13 @@ class BookData:
         if item.metrics:
             data = data[data["metric"].isin(item.metrics)]
         return data
+
+    def planned(self, paper: str, item: Item) -> list[str]:
+        """The ids of the runs the profile plans for an item (whether or not they finished)."""
+        runs = self.meta.get("planned", {}).get(paper, [])
+        return [run["run_id"] for run in runs
+                if all(run[column] in allowed for column, allowed in item.select.items()
+                       if column in run)]
 
     def extra(self, name: str, paper: str) -> pd.DataFrame:
         """A figure's extra table (``extra_<name>.csv`` of the runs), gathered across runs,
@@ -434,8 +443,11 @@ def verdict(data: BookData, item_id: str) -> Verdict:
     ours = data.ours(report.name, item)
     status, detail = _summary(item.claim.check(ours) if not ours.empty else [])
     if status == STATUSES[3]:
-        detail = item.unavailable or (f"The `{data.profile}` profile does not run the settings "
-                                      "of this item.")
+        planned = data.planned(report.name, item)
+        detail = item.unavailable or (
+            f"The `{data.profile}` profile plans {len(planned)} run(s) for this item "
+            f"({', '.join(planned)}); none has finished in this build yet." if planned else
+            f"The `{data.profile}` profile does not run the settings of this item.")
     theirs = data.paper(report.name, item)
     paper_checks = item.claim.check(theirs) if not theirs.empty else []
     paper_check = (f"(On the paper's own printed numbers the check holds in "
@@ -546,6 +558,12 @@ def _provenance(folder: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _planned_labels(run) -> dict:
+    """A planned run as the book's ``meta.json`` lists it: its id and :data:`PLANNED_KEYS`."""
+    return {"run_id": run.run_id,
+            **{key: run.labels.get(key, run.parameters.get(key)) for key in PLANNED_KEYS}}
+
+
 def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "results",
                  out: str | os.PathLike = "book/generated") -> str:
     """Aggregate a profile's finished runs into ``out`` (aggregate.csv, meta.json) and copy each
@@ -556,7 +574,8 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frame = collect(results, spec["name"])
-    planned = {run.run_id for paper in papers_in(spec) for run in expand(spec, paper)}
+    plan = {paper: expand(spec, paper) for paper in papers_in(spec)}
+    planned = {run.run_id for runs in plan.values() for run in runs}
     if not frame.empty:  # results of runs the profile no longer has are left out
         frame = frame[frame["run_id"].isin(planned)]
     agg = aggregate(frame)
@@ -567,7 +586,9 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
         agg.to_csv(tmp, index=False)
     _gather_extras(results, spec["name"], frame, out)
     meta = {"profile": spec["name"], "description": spec.get("description", ""),
-            "built": time.strftime("%Y-%m-%d %H:%M"), "papers": {}}
+            "built": time.strftime("%Y-%m-%d %H:%M"), "papers": {},
+            "planned": {paper: [_planned_labels(run) for run in runs]
+                        for paper, runs in plan.items()}}
     lines = []
     for paper in papers():
         runs = frame[frame["paper"] == paper] if not frame.empty else frame
