@@ -127,10 +127,13 @@ def test_grid_resumes_after_kill_and_reports_failures(tmp_path):
 
 
 def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:
-    """Synthetic finished runs: two seeds of lamp (class) and of random, three methods."""
+    """Synthetic finished runs: two seeds of lamp (class) and of random, three methods; the
+    superclass runs are planned but have not run."""
     profile = _tiny_profile(tmp_path, [
-        {"id": group, "group": group, "target": target, "dataset": "digits", "scenario": group,
-         "forget_class": 3} for group, target in (("class", "lamp"), ("random", "random"))],
+        {"id": group, "group": group, "target": target, "dataset": "digits", "scenario": scenario,
+         "forget_class": 3} for group, target, scenario in (
+             ("class", "lamp", "class"), ("random", "random", "random"),
+             ("superclass", "vehicles", "class"))],
         name="fixture", seeds=(0, 1))
     results = tmp_path / "results"
     values = {"original": (99.0, 98.0, 90.0), "retrain": (98.0, 0.0, 5.0),
@@ -175,6 +178,10 @@ def test_report_renders_lfssd_tables_from_fixture(tmp_path):
     assert t4.status == "replicated" and "Holds in 1 of 1 settings" in t4.detail
     assert "paper's own printed numbers" in t4.paper_check
     assert verdict(data, "LFSSD-T2").status == "not testable at this scale"
+    assert "does not run the settings" in verdict(data, "LFSSD-T2").detail
+    pending = verdict(data, "LFSSD-T5")  # planned, not finished: says so, and names the runs
+    assert pending.status == "not testable at this scale"
+    assert "plans 2 run(s) for this item (superclass-rn-s0, superclass-rn-s1)" in pending.detail
     summary = ub.report.verdict_summary(data)
     assert '<a href="lfssd.html#lfssd-t4">LFSSD-T4</a>' in set(summary["item"])
     # the tutorial is the profile's first run here, with its parameter cells collapsed
