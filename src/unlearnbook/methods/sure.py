@@ -67,12 +67,13 @@ def sure(model: nn.Module, task, *, epochs: int = 20, lr: float = 0.045, alpha: 
          on_epoch: OnEpoch | None = None) -> nn.Module:
     """SURE with SGD. ``momentum`` 0 gives exactly the updates of Eq. 7-9 (θ ← θ − μ·gradient);
     the default 0.9 is the brief's reading of an unstated optimiser (the paper follows Ganin &
-    Lempitsky, who used momentum 0.9). G_d is freshly initialised (seeded) every run. The retain
-    weight α enters as w_r = α, w_d = 1 − α (the paper's tables tune α, "the retain set loss
-    weight"); ``lam`` set instead gives Eq. 4's form w_r = 1, w_d = λ. D_val: the validation samples of D_f's classes, cycled
-    in batches the size of the forget batch. Defaults: Table 3, random forgetting (lr 0.045,
-    α 0.807, forget batch 256, lr × 0.1 after epoch 10); Table 4 (partial / class): lr 0.0372,
-    α 0.4241, forget batch 128, decay at 4. 20 epochs and retain batch 128 are ours."""
+    Lempitsky, who used momentum 0.9). G_d is freshly initialised (seeded) every run. The
+    retain weight α enters as w_r = α, w_d = 1 − α (the paper's tables tune α, "the retain set
+    loss weight"); ``lam`` set instead gives Eq. 4's form w_r = 1, w_d = λ. D_val: the
+    validation samples of D_f's classes, cycled in batches the size of the forget batch.
+    Defaults: Table 3, random forgetting (lr 0.045, α 0.807, forget batch 256, lr × 0.1 after
+    epoch 10); Table 4 (partial / class): lr 0.0372, α 0.4241, forget batch 128, decay at 4.
+    20 epochs and retain batch 128 are ours."""
     if lam is not None and lam <= 0:
         raise UnlearnbookError(f"lam {lam!r} is out of range; allowed: > 0 (or None to use alpha)")
     if not 0.0 <= alpha <= 1.0:
