@@ -208,12 +208,12 @@ class BookData:
             data = data[data["metric"].isin(item.metrics)]
         return data
 
-    def planned(self, paper: str, item: Item) -> list[str]:
-        """The ids of the runs the profile plans for an item (whether or not they finished)."""
-        runs = self.meta.get("planned", {}).get(paper, [])
-        return [run["run_id"] for run in runs
+    def unfinished(self, paper: str, item: Item) -> tuple[int, list[str]]:
+        """How many runs the profile plans for an item, and the ids of those not finished."""
+        runs = [run for run in self.meta.get("planned", {}).get(paper, [])
                 if all(run[column] in allowed for column, allowed in item.select.items()
                        if column in run)]
+        return len(runs), [run["run_id"] for run in runs if not run["finished"]]
 
     def extra(self, name: str, paper: str) -> pd.DataFrame:
         """A figure's extra table (``extra_<name>.csv`` of the runs), gathered across runs,
@@ -443,11 +443,12 @@ def verdict(data: BookData, item_id: str) -> Verdict:
     ours = data.ours(report.name, item)
     status, detail = _summary(item.claim.check(ours) if not ours.empty else [])
     if status == STATUSES[3]:
-        planned = data.planned(report.name, item)
-        detail = item.unavailable or (
-            f"The `{data.profile}` profile plans {len(planned)} run(s) for this item "
-            f"({', '.join(planned)}); none has finished in this build yet." if planned else
-            f"The `{data.profile}` profile does not run the settings of this item.")
+        planned, unfinished = data.unfinished(report.name, item)
+        detail = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
+                  f"{len(unfinished)} {'has' if len(unfinished) == 1 else 'have'} not "
+                  "finished in this build yet "
+                  f"({', '.join(unfinished)})." if unfinished else item.unavailable
+                  or f"The `{data.profile}` profile does not run the settings of this item.")
     theirs = data.paper(report.name, item)
     paper_checks = item.claim.check(theirs) if not theirs.empty else []
     paper_check = (f"(On the paper's own printed numbers the check holds in "
@@ -558,9 +559,10 @@ def _provenance(folder: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _planned_labels(run) -> dict:
-    """A planned run as the book's ``meta.json`` lists it: its id and :data:`PLANNED_KEYS`."""
-    return {"run_id": run.run_id,
+def _planned_labels(run, finished: set[str]) -> dict:
+    """A planned run as the book's ``meta.json`` lists it: its id, :data:`PLANNED_KEYS` and
+    whether it has finished."""
+    return {"run_id": run.run_id, "finished": run.run_id in finished,
             **{key: run.labels.get(key, run.parameters.get(key)) for key in PLANNED_KEYS}}
 
 
@@ -578,6 +580,7 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     planned = {run.run_id for runs in plan.values() for run in runs}
     if not frame.empty:  # results of runs the profile no longer has are left out
         frame = frame[frame["run_id"].isin(planned)]
+    finished = set(frame["run_id"]) if not frame.empty else set()
     agg = aggregate(frame)
     for report in _PAPERS.values():
         if report.derive is not None and not agg.empty:
@@ -587,7 +590,7 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     _gather_extras(results, spec["name"], frame, out)
     meta = {"profile": spec["name"], "description": spec.get("description", ""),
             "built": time.strftime("%Y-%m-%d %H:%M"), "papers": {},
-            "planned": {paper: [_planned_labels(run) for run in runs]
+            "planned": {paper: [_planned_labels(run, finished) for run in runs]
                         for paper, runs in plan.items()}}
     lines = []
     for paper in papers():
