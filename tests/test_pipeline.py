@@ -173,6 +173,9 @@ def test_report_renders_lfssd_tables_from_fixture(tmp_path):
     assert data.meta["papers"]["lfssd"]["seeds"] == {"train": 2, "split": 2, "unlearn": 1}
     caption = data.caption("lfssd", ub.report.find_item("LFSSD-T4")[1])
     assert "profile `fixture`" in caption and "train seed (2)" in caption
+    assert data.caption("lfssd", ub.report.find_item("LFSSD-T5")[1]) == (
+        "LFSSD-T5. Ours: profile `fixture`, no finished run for this item. Paper: as printed "
+        "(± where it printed one).")
     # verdicts: LFSSD forgets like retrain (replicated); the T2 sweep did not run (not testable)
     t4 = verdict(data, "LFSSD-T4")
     assert t4.status == "replicated" and "Holds in 1 of 1 settings" in t4.detail

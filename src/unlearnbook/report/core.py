@@ -269,14 +269,16 @@ class BookData:
         if not info:
             return f"{item.id}. Ours: not run in this build (profile `{self.profile}`)."
         ours = self.ours(paper, item)
-        datasets = sorted(ours["dataset"].dropna().unique()) if not ours.empty else []
-        n = int(ours["n"].max()) if not ours.empty else 0
-        spread = (f"mean ± std over {n} runs ({seeds_phrase(info.get('seeds', {}))})"
-                  if n > 1 else "one run, no spread")
         paper_part = (" Paper: as printed (± where it printed one)."
                       if paper_report(paper).reported_numbers else "")
+        if ours.empty:
+            return (f"{item.id}. Ours: profile `{self.profile}`, no finished run for this "
+                    f"item.{paper_part}")
+        n = int(ours["n"].max())
+        spread = (f"mean ± std over {n} runs ({seeds_phrase(info.get('seeds', {}))})"
+                  if n > 1 else "one run, no spread")
         return (f"{item.id}. Ours: profile `{self.profile}`, "
-                f"{', '.join(datasets) or 'no data for this item'}, {spread}.{paper_part}")
+                f"{', '.join(sorted(ours['dataset'].dropna().unique()))}, {spread}.{paper_part}")
 
 
 def seeds_phrase(seeds: dict[str, int]) -> str:
