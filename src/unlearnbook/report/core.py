@@ -446,11 +446,13 @@ def verdict(data: BookData, item_id: str) -> Verdict:
     status, detail = _summary(item.claim.check(ours) if not ours.empty else [])
     if status == STATUSES[3]:
         planned, unfinished = data.unfinished(report.name, item)
-        detail = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
-                  f"{len(unfinished)} {'has' if len(unfinished) == 1 else 'have'} not "
-                  "finished in this build yet "
-                  f"({', '.join(unfinished)})." if unfinished else item.unavailable
-                  or f"The `{data.profile}` profile does not run the settings of this item.")
+        if unfinished:
+            detail = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
+                      f"{len(unfinished)} {'has' if len(unfinished) == 1 else 'have'} not "
+                      f"finished in this build yet ({', '.join(unfinished)}).")
+        else:
+            detail = item.unavailable or (f"The `{data.profile}` profile does not run the "
+                                          "settings of this item.")
     theirs = data.paper(report.name, item)
     paper_checks = item.claim.check(theirs) if not theirs.empty else []
     paper_check = (f"(On the paper's own printed numbers the check holds in "
