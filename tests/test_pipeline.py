@@ -128,12 +128,13 @@ def test_grid_resumes_after_kill_and_reports_failures(tmp_path):
 
 def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:
     """Synthetic finished runs: two seeds of lamp (class) and of random, three methods; the
-    superclass runs are planned but have not run."""
+    superclass runs and the class runs of rocket are planned but have not run."""
     profile = _tiny_profile(tmp_path, [
-        {"id": group, "group": group, "target": target, "dataset": "digits", "scenario": scenario,
-         "forget_class": 3} for group, target, scenario in (
-             ("class", "lamp", "class"), ("random", "random", "random"),
-             ("superclass", "vehicles", "class"))],
+        {"id": run_id, "group": group, "target": target, "dataset": "digits",
+         "scenario": scenario, "forget_class": 3} for run_id, group, target, scenario in (
+             ("class", "class", "lamp", "class"), ("random", "random", "random", "random"),
+             ("superclass", "superclass", "vehicles", "class"),
+             ("rocket", "class", "rocket", "class"))],
         name="fixture", seeds=(0, 1))
     results = tmp_path / "results"
     values = {"original": (99.0, 98.0, 90.0), "retrain": (98.0, 0.0, 5.0),
@@ -179,6 +180,8 @@ def test_report_renders_lfssd_tables_from_fixture(tmp_path):
     # verdicts: LFSSD forgets like retrain (replicated); the T2 sweep did not run (not testable)
     t4 = verdict(data, "LFSSD-T4")
     assert t4.status == "replicated" and "Holds in 1 of 1 settings" in t4.detail
+    assert t4.detail.endswith("plans 4 run(s) for this item; 2 have not finished in this build "
+                              "yet (rocket-rn-s0, rocket-rn-s1).")  # the verdict says what it lacks
     assert "paper's own printed numbers" in t4.paper_check
     assert verdict(data, "LFSSD-T2").status == "not testable at this scale"
     assert "does not run the settings" in verdict(data, "LFSSD-T2").detail

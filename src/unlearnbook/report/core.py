@@ -444,15 +444,15 @@ def verdict(data: BookData, item_id: str) -> Verdict:
         raise UnlearnbookError(f"item {item_id!r} states no claim; allowed: an item with one")
     ours = data.ours(report.name, item)
     status, detail = _summary(item.claim.check(ours) if not ours.empty else [])
+    planned, unfinished = data.unfinished(report.name, item)
+    pending = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
+               f"{len(unfinished)} {'has' if len(unfinished) == 1 else 'have'} not finished in "
+               f"this build yet ({', '.join(unfinished)}).")
     if status == STATUSES[3]:
-        planned, unfinished = data.unfinished(report.name, item)
-        if unfinished:
-            detail = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
-                      f"{len(unfinished)} {'has' if len(unfinished) == 1 else 'have'} not "
-                      f"finished in this build yet ({', '.join(unfinished)}).")
-        else:
-            detail = item.unavailable or (f"The `{data.profile}` profile does not run the "
-                                          "settings of this item.")
+        detail = pending if unfinished else item.unavailable or (
+            f"The `{data.profile}` profile does not run the settings of this item.")
+    elif unfinished:  # the verdict stands on the finished runs only: say which are missing
+        detail = f"{detail} {pending}"
     theirs = data.paper(report.name, item)
     paper_checks = item.claim.check(theirs) if not theirs.empty else []
     paper_check = (f"(On the paper's own printed numbers the check holds in "
