@@ -93,8 +93,13 @@ def test_sure_steps_are_the_plain_updates_of_eq_7_to_9():
     unlearned = sure(copy.deepcopy(start), task, epochs=2, lr=0.05, alpha=0.4,
                      retain_batch_size=6, forget_batch_size=3, decay_epochs=(),
                      momentum=0.0, weight_decay=0.0, progress=False)
-    for (name, got), want in zip(unlearned.named_parameters(), expected.parameters()):
-        assert torch.allclose(got, want, atol=1e-6), name
+    def distance(a, b):
+        return sum(((x - y) ** 2).sum() for x, y in zip(a.parameters(), b.parameters())).sqrt()
+
+    # Relative to the size of the update. Measured: 1e-6 to 0.4% (which one depends on the conv
+    # kernels torch picks for the thread count, amplified by BatchNorm over 12 images);
+    # momentum 0.9 gives 46%.
+    assert distance(unlearned, expected) < 0.02 * distance(expected, start)
     assert not torch.allclose(unlearned.head.weight, start.head.weight)
 
 
