@@ -448,11 +448,11 @@ def verdict(data: BookData, item_id: str) -> Verdict:
     pending = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
                f"{len(unfinished)} {'has' if len(unfinished) == 1 else 'have'} not finished in "
                f"this build yet ({', '.join(unfinished)}).")
-    if status == STATUSES[3]:
-        detail = pending if unfinished else item.unavailable or (
-            f"The `{data.profile}` profile does not run the settings of this item.")
-    elif unfinished:  # the verdict stands on the finished runs only: say which are missing
-        detail = f"{detail} {pending}"
+    if unfinished:  # a verdict on the finished runs only (or on none) names the missing ones
+        detail = pending if status == STATUSES[3] else f"{detail} {pending}"
+    elif status == STATUSES[3]:
+        detail = item.unavailable or (f"The `{data.profile}` profile does not run the settings "
+                                      "of this item.")
     theirs = data.paper(report.name, item)
     paper_checks = item.claim.check(theirs) if not theirs.empty else []
     paper_check = (f"(On the paper's own printed numbers the check holds in "
