@@ -252,7 +252,11 @@ class BookData:
             return (f"**Ours: no results for this paper in this build.** Run `unlearnbook run "
                     f"--paper {paper}` and `unlearnbook report`.")
         grid = info.get("grid") or {}
-        ran = (f"; the grid ran at commit `{grid['commit']}` in "
+        run_seconds, commits = grid.get("run_seconds", {}), grid.get("run_commits", [])
+        ran = ((f"; its runs took {sum(run_seconds.values()) / 3600:.1f} h of run time"
+                + (f" (from {len(commits)} commits)" if len(commits) > 1 else "")
+                if run_seconds else "")
+               + f"; the latest grid ran at commit `{grid['commit']}` in "
                f"{grid['grid_wall_seconds'] / 60:.0f} min wall time"
                + (f" (together with {', '.join(p for p in grid['grid_papers'] if p != paper)})"
                   if len(grid.get("grid_papers", [])) > 1 else "")
