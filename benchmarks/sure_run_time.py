@@ -31,16 +31,11 @@ import time
 from dataclasses import replace
 
 import unlearnbook as ub
-from unlearnbook.train import Recipe, synchronize
 from unlearnbook.device import default_device
+from unlearnbook.runner import plan
+from unlearnbook.train import Recipe, synchronize
 
 SCHEDULE_KEYS = ("decay_epochs", "milestones")
-
-
-def run_parameters(profile: str, run_id: str) -> dict:
-    runs = {run.run_id: run for run in ub.profiles.expand(ub.profiles.load(profile), "sure")}
-    ub._checks.check_choice("run", run_id, sorted(runs))
-    return runs[run_id].parameters
 
 
 def timed(function, *args, **kwargs):
@@ -54,8 +49,8 @@ def timed(function, *args, **kwargs):
 def run_methods(p: dict, task, original, specs) -> tuple[float, float]:
     """Wall seconds of the run's methods on ``original``, and the oracle's share of them."""
     (frame, _), seconds = timed(ub.pipeline.run_methods, original, task, specs, suite="sure",
-                           unlearn_seed=p["unlearn_seed"], progress=False,
-                           select_epoch=p.get("select_epoch"))
+                                unlearn_seed=p["unlearn_seed"], progress=False,
+                                select_epoch=p.get("select_epoch"))
     return seconds, float(frame.loc[frame.label == "retrain", "seconds"].iloc[0])
 
 
@@ -66,7 +61,7 @@ def main() -> None:
     parser.add_argument("--train-epochs", type=int, default=2)
     parser.add_argument("--full", action="store_true")
     args = parser.parse_args()
-    p = run_parameters(args.profile, args.run)
+    p = plan(args.profile, ["sure"], [args.run])[0].parameters
     recipe = Recipe.from_dict(p["recipe"])
     specs = ub.pipeline.method_specs(p["methods"], p.get("method_hp"))
     method_epochs = {s.label: s.hp.get("epochs") for s in specs if s.name != "retrain"}
