@@ -97,8 +97,8 @@ def test_image_folder_source(tmp_path):
     (dict(scenario="everything"), "unknown scenario 'everything'"),
     (dict(scenario="class", forget_class=10), "forget_class 10 is out of range"),
     (dict(scenario="class"), "needs forget_class"),
-    (dict(scenario="random", forget_size=100000), "forget_size 100000 is larger"),
-    (dict(scenario="partial", forget_class=1, forget_size=1000), "forget_size 1000 is larger"),
+    (dict(scenario="random", forget_size=100000), "forget_size 100000 is out of range"),
+    (dict(scenario="partial", forget_class=1, forget_size=1000), "forget_size 1000 is out of range"),
     (dict(scenario="random", forget_fraction=1.5), "forget_fraction 1.5 is out of range"),
     (dict(scenario="subclass", forget_class=1), "needs superclass labels"),
 ])

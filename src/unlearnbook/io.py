@@ -10,17 +10,26 @@ from typing import Iterator
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path; on success it replaces ``path`` in one rename, else it is removed."""
+    """Yield a temporary path; on success it replaces ``path`` in one rename (with the mode a
+    plain ``open`` would give under the umask), else it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600: honour the umask
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -150,7 +150,8 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
     and unlearning seeds) and the unlearned models by label.
 
     ``suite`` None: every metric suite. ``unlearn_seed`` goes to every method that takes a seed
-    unless its ``hp`` sets one. The method labelled ``oracle`` runs first when present; suites
+    unless its ``hp`` sets one, except the retrained oracles, which get the original's training
+    seed (recorded in their ``hp``). The method labelled ``oracle`` runs first when present; suites
     with oracle comparisons (SURE's gaps, weight distance, RRT) then add them for every method.
     ``select_epoch`` (SURE's protocol; see :mod:`unlearnbook.epochs`): score iterative methods
     after every epoch, report their best epoch by that rule and add per-epoch curves and
@@ -169,8 +170,9 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
     for spec in tqdm(specs, desc="methods", disable=not progress_enabled(progress), leave=False):
         hp = dict(spec.hp)
         accepted = method_registry.hyperparameters(spec.name)
-        if "seed" in accepted and "seed" not in hp:
-            hp["seed"] = unlearn_seed
+        if "seed" in accepted and "seed" not in hp:  # the oracle: the original's seed
+            train = method_registry.info(spec.name).seed_axis == "train"
+            hp["seed"] = getattr(original, "train_seed", 0) if train else unlearn_seed
         if "progress" in accepted:
             hp["progress"] = progress
         tracker = None

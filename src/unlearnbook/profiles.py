@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from ._checks import UnlearnbookError, check_choice
+from ._checks import UnlearnbookError, check_choice, check_safe_name
 
 BUILTIN = ("smoke", "cpu", "paper")
 SEED_AXES = ("train", "split", "unlearn")
@@ -37,6 +37,12 @@ SEED_AXES = ("train", "split", "unlearn")
 LABELS = ("group", "target")
 #: Keys the runner itself sets on every run, not notebook parameters.
 RUN_KEYS = ("profile", "paper", "run_id", "arch_key")
+#: The keys a profile may have at its top level, in a paper's section, in an architecture and in
+#: a run entry (besides the notebook's parameters and :data:`LABELS`).
+PROFILE_KEYS = ("name", "description", "papers")
+SECTION_KEYS = ("seeds", "seed_axes", "tutorial", "architectures", "defaults", "runs")
+ARCH_KEYS = ("name", "kwargs", "recipe")
+ENTRY_KEYS = ("id", "archs", "seeds", "by_arch")
 
 
 @dataclass
@@ -75,8 +81,30 @@ def load(profile: str | os.PathLike) -> dict:
         check_choice("profile", str(profile), BUILTIN)
         text = resources.files("unlearnbook").joinpath(f"profiles/{profile}.yaml").read_text()
     data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise UnlearnbookError(f"profile {str(profile)!r} is not a mapping; allowed: a YAML "
+                               f"mapping with keys {', '.join(PROFILE_KEYS)}")
     data.setdefault("name", path.stem)
+    check_keys(f"profile {str(profile)!r}", data, PROFILE_KEYS, required=("papers",))
+    check_safe_name("profile name", data["name"])
     return data
+
+
+def check_keys(where: str, mapping: object, allowed: tuple[str, ...] | list[str],
+               required: tuple[str, ...] = ()) -> None:
+    """Raise on a key of ``mapping`` that is not ``allowed`` or a ``required`` key it lacks
+    (a typo such as ``seed:`` for ``seeds:`` would otherwise be ignored silently)."""
+    if not isinstance(mapping, dict):
+        raise UnlearnbookError(f"{where} is {mapping!r}; allowed: a mapping with keys "
+                               f"{', '.join(allowed)}")
+    unknown = sorted(set(mapping) - set(allowed))
+    if unknown:
+        raise UnlearnbookError(f"unknown key(s) {unknown} in {where}; allowed: "
+                               f"{', '.join(allowed)}")
+    missing = [key for key in required if key not in mapping]
+    if missing:
+        raise UnlearnbookError(f"{where} lacks the key(s) {missing}; required: "
+                               f"{', '.join(required)}")
 
 
 def notebook_path(paper: str) -> Path:
@@ -102,6 +130,47 @@ def notebook_parameters(paper: str) -> dict[str, object]:
     return names
 
 
+#: Names IPython defines in every kernel (not notebook parameters).
+KERNEL_NAMES = ("In", "Out", "get_ipython", "exit", "quit", "open")
+
+
+def check_parameters(paper: str, namespace: dict) -> None:
+    """The first cell after a paper notebook's parameters calls this with ``globals()``: a
+    name papermill injected that the parameters cell does not define (``-p nosuch 1``) stops
+    the run with one line naming it, instead of running on the defaults."""
+    import inspect
+
+    allowed = set(notebook_parameters(paper))
+    names = {name for name, value in namespace.items()
+             if not name.startswith("_") and name not in KERNEL_NAMES
+             and not (inspect.ismodule(value) or inspect.isroutine(value)
+                      or inspect.isclass(value))}
+    unknown = sorted(names - allowed)
+    if unknown:
+        raise UnlearnbookError(f"unknown notebook parameter(s) {unknown} for {paper!r}; "
+                               f"allowed: {', '.join(sorted(allowed))}")
+
+
+#: Classes of each dataset, and fine classes of those with superclasses (sub-class scenario).
+CLASS_COUNTS = {"digits": 10, "digits5": 5, "cifar10": 10, "cifar100": 100, "cifar20": 20}
+FINE_COUNTS = {"digits5": 10, "cifar20": 100}
+
+
+def check_forget_class(params: dict) -> None:
+    """A run's ``forget_class`` must exist in its dataset (fine classes for ``subclass``; the
+    first ``classes`` for a class subset), checked at planning, not inside the kernel."""
+    from ._checks import check_int
+
+    value, dataset = params.get("forget_class"), params.get("dataset")
+    if value is None or value == "random":
+        return
+    count = (FINE_COUNTS if params.get("scenario") == "subclass" else CLASS_COUNTS)[dataset]
+    classes = params.get("classes")
+    if classes is not None:
+        count = classes if isinstance(classes, int) else len(classes)
+    check_int(f"forget_class of a {dataset!r} run", value, 0, count - 1)
+
+
 def validate(params: dict, allowed: dict[str, object], where: str) -> None:
     """Fail before anything runs on an unknown parameter, dataset, scenario, architecture,
     recipe, method, method hyper-parameter, or a method whose needs the task cannot meet."""
@@ -119,6 +188,7 @@ def validate(params: dict, allowed: dict[str, object], where: str) -> None:
                                    f"{list(LABELS)}")
         check_choice("dataset", params.get("dataset"), DATASETS)
         check_choice("scenario", params.get("scenario"), SCENARIOS)
+        check_forget_class(params)
         check_choice("architecture", params.get("arch"), ARCHITECTURES)
         Recipe.from_dict(params["recipe"])
         for spec in method_specs(params.get("methods", []), params.get("method_hp")):
@@ -145,6 +215,19 @@ def papers_in(profile: dict) -> list[str]:
     return [p for p in papers() if p in profile.get("papers", {})]
 
 
+def check_architecture(arch: dict, where: str) -> None:
+    """Fail on an unknown architecture or a keyword its constructor does not take."""
+    import inspect
+
+    from .models import ARCHITECTURES
+
+    check_choice(f"model name of {where}", arch["name"], ARCHITECTURES)
+    kwargs = arch.get("kwargs") or {}
+    accepted = set(inspect.signature(ARCHITECTURES[arch["name"]]).parameters) - {
+        "num_classes", "in_channels"}
+    check_keys(f"the kwargs of {where}", kwargs, sorted(accepted))
+
+
 def seed_axes(section: dict) -> list[str]:
     """The seed axes a profile section varies (default: split and unlearn)."""
     axes = section.get("seed_axes", ["split", "unlearn"])
@@ -167,21 +250,41 @@ def expand(profile: dict, paper: str) -> list[Run]:
         raise UnlearnbookError(f"profile {profile['name']!r} has no section for paper {paper!r}; "
                                f"allowed: {', '.join(map(repr, papers_in(profile)))}")
     section = sections[paper]
+    where = f"profile {profile['name']!r}, paper {paper!r}"
+    check_keys(f"the section of {where}", section, SECTION_KEYS,
+               required=("architectures", "runs"))
     allowed = notebook_parameters(paper)
+    entry_keys = sorted(set(allowed) | set(LABELS) | set(ENTRY_KEYS))
+    check_keys(f"the defaults of {where}", section.get("defaults", {}), entry_keys)
+    for arch_key, arch in section["architectures"].items():
+        check_safe_name(f"architecture key ({where})", arch_key)
+        check_keys(f"architecture {arch_key!r} of {where}", arch, ARCH_KEYS, required=("name",))
+        check_architecture(arch, f"architecture {arch_key!r} of {where}")
     axes = seed_axes(section)
     runs = []
+    if not isinstance(section["runs"], list) or not section["runs"]:
+        raise UnlearnbookError(f"the runs of {where} are {section['runs']!r}; allowed: a "
+                               "non-empty list of run entries")
     for entry in section["runs"]:
+        check_keys(f"a run entry of {where}", entry, entry_keys, required=("id",))
         entry = copy.deepcopy(entry)
-        archs = entry.pop("archs", section["defaults"].get("archs", ["rn"]))
+        archs = entry.pop("archs", section.get("defaults", {}).get("archs", ["rn"]))
         seeds = entry.pop("seeds", section.get("seeds", [0]))
-        entry_id = entry.pop("id")
+        entry_id = check_safe_name(f"run id ({where})", entry.pop("id"))
         by_arch = entry.pop("by_arch", {})
         for key in by_arch:
             check_choice(f"by_arch architecture (run {entry_id!r})", key, archs)
+        for seed in seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise UnlearnbookError(f"seed {seed!r} of run {entry_id!r} ({where}) is not "
+                                       "allowed; allowed: integers >= 0")
         for arch_key in archs:
+            check_choice(f"architecture of run {entry_id!r} ({where})", arch_key,
+                         list(section["architectures"]))
             arch = section["architectures"][arch_key]
             for replicate, seed in enumerate(seeds):
-                params = merge(merge(section["defaults"], entry), by_arch.get(arch_key, {}))
+                params = merge(merge(section.get("defaults", {}), entry),
+                               by_arch.get(arch_key, {}))
                 params.pop("archs", None)
                 labels = {key: params.pop(key) for key in LABELS if key in params}
                 run_id = f"{entry_id}-{arch_key}-s{seed}"
@@ -197,6 +300,8 @@ def expand(profile: dict, paper: str) -> list[Run]:
     ids = [r.run_id for r in runs]
     if len(ids) != len(set(ids)):
         raise UnlearnbookError(f"profile {profile['name']!r}, paper {paper!r}: run ids repeat")
+    if section.get("tutorial") is not None:
+        check_choice(f"tutorial run of {where}", section["tutorial"], ids)
     return runs
 
 
@@ -204,6 +309,6 @@ def tutorial_run(profile: dict, paper: str) -> str:
     """The run whose executed notebook becomes the paper's tutorial page: the section's
     ``tutorial`` run id (the paper's headline scenario), else its first run."""
     runs = expand(profile, paper)
-    wanted = profile["papers"][paper].get("tutorial", runs[0].run_id)
+    wanted = profile["papers"][paper].get("tutorial") or runs[0].run_id
     check_choice(f"tutorial run of {paper!r}", wanted, [r.run_id for r in runs])
     return wanted

@@ -34,7 +34,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from ._checks import UnlearnbookError, check_choice
+from ._checks import UnlearnbookError, check_choice, check_safe_name
 from .io import atomic_write, write_text
 from .profiles import Run, expand, load, notebook_parameters, notebook_path, papers_in
 
@@ -50,12 +50,55 @@ def workflow_file(name: str) -> Path:
 
 
 def run_dir(results: Path, run: Run) -> Path:
+    """``<results>/<profile>/<paper>/<run_id>``; every part is checked to be a safe name, so the
+    folder always lies inside ``results``."""
+    for kind, name in (("profile name", run.labels["profile"]), ("paper", run.paper),
+                       ("run id", run.run_id)):
+        check_safe_name(kind, name)
     return Path(results) / run.labels["profile"] / run.paper / run.run_id
 
 
-def finished(folder: Path) -> bool:
-    """Whether the run in ``folder`` finished (its ``run.json`` exists)."""
-    return (folder / RECORD).exists()
+def remove_inside(folder: Path, root: Path) -> None:
+    """Delete ``folder`` only if its resolved path lies strictly inside ``root`` (resolved):
+    nothing outside the results folder is ever removed, whatever a profile or plan says."""
+    target, base = Path(folder).resolve(), Path(root).resolve()
+    if target == base or base not in target.parents:
+        raise UnlearnbookError(f"refusing to delete {str(folder)!r}: it is not inside the "
+                               f"results folder {str(root)!r}; allowed: run folders under it")
+    shutil.rmtree(target)
+
+
+def parameters_hash(parameters: dict) -> str:
+    """A hash of a run's notebook parameters (what its numbers depend on: ``output_dir``,
+    ``progress`` and the ``method_hp`` of methods the run does not run left out), recorded in
+    its ``run.json``."""
+    kept = {k: v for k, v in parameters.items() if k not in ("output_dir", "progress")}
+    listed = kept.get("methods")
+    if isinstance(listed, list) and isinstance(kept.get("method_hp"), dict):
+        names = {m if isinstance(m, str) else m.get("name") for m in listed}
+        kept["method_hp"] = {k: v for k, v in kept["method_hp"].items() if k in names}
+    text = json.dumps(kept, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def finished(folder: Path, run: Run | None = None) -> bool:
+    """Whether the run in ``folder`` finished (its ``run.json`` exists) and, given the ``run``
+    as the profile states it now, with the same parameters (:func:`stale` otherwise)."""
+    return (folder / RECORD).exists() and (run is None or not stale(folder, run))
+
+
+def stale(folder: Path, run: Run) -> str:
+    """Why a finished run in ``folder`` no longer matches ``run`` (its parameters changed since
+    it ran, or it predates the parameter hash), or "" when it matches or has not finished."""
+    path = folder / RECORD
+    if not path.exists():
+        return ""
+    recorded = json.loads(path.read_text()).get("parameters_hash")
+    if recorded is None:
+        return "it records no parameter hash"
+    if recorded != parameters_hash(run.parameters):
+        return "its parameters changed since it ran"
+    return ""
 
 
 def stamp(results_csv: Path, record: dict) -> None:
@@ -295,6 +338,14 @@ def train_original(plan_file: str | os.PathLike, key: str) -> None:
                                    "shared_by": shared}, indent=1))
 
 
+def failed_notebook(data: dict, run: Run) -> Path:
+    """Where a failed run's executed notebook is kept: ``.logs/<paper>/<run_id>.failed.ipynb``."""
+    path = Path(data["results"]) / data["profile_name"] / ".logs" / run.paper / \
+        f"{run.run_id}.failed.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     """Job ``run``: execute the paper's notebook with the run's parameters (papermill), add the
     run's labels to its ``results.csv`` and write ``run.json`` last."""
@@ -302,8 +353,12 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
 
     data, run = _plan_run(plan_file, paper, run_id)
     folder = run_dir(Path(data["results"]), run)
-    if folder.exists():
-        shutil.rmtree(folder)  # what a killed or failed attempt left: start clean
+    bad = failed_notebook(data, run).with_suffix(".bad-input")
+    if bad.exists() and bad.read_text() == parameters_hash(run.parameters):
+        raise UnlearnbookError(f"run {run_id} failed on bad input with these parameters; not "
+                               f"retried; see {failed_notebook(data, run)}")
+    if folder.exists():  # what a killed or failed attempt left: start clean
+        remove_inside(folder, Path(data["results"]))
     folder.mkdir(parents=True)
     executed = folder / f"{paper}.ipynb"
     start = time.perf_counter()
@@ -315,13 +370,18 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
                                        progress_bar=False, cwd=str(Path.cwd()),
                                        kernel_name="python3")
         except papermill.PapermillExecutionError as err:
+            kept = failed_notebook(data, run)
+            shutil.copyfile(executed, kept)  # a retry clears the run folder: keep this one
+            if err.ename == "UnlearnbookError":  # bad input: a retry would fail the same way
+                write_text(kept.with_suffix(".bad-input"), parameters_hash(run.parameters))
             raise UnlearnbookError(f"run {run_id} failed: {err.ename}: {err.evalue}; see "
-                                   f"{executed}") from None
+                                   f"{kept}") from None
     if not (folder / "results.csv").exists():
         raise UnlearnbookError(f"run {run_id} wrote no results.csv; see {executed}")
     stamp(folder / "results.csv", run.record)
     hardware = pd.read_csv(folder / "results.csv", usecols=["hardware"])["hardware"].iloc[0]
     write_text(folder / RECORD, json.dumps({
+        "parameters_hash": parameters_hash(run.parameters),
         "seconds": round(time.perf_counter() - start, 1), "commit": commit(),
         "hardware": hardware, "finished": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
 
@@ -365,18 +425,29 @@ def record_provenance(folder: Path, wall_seconds: float, papers: list[str], star
 
 
 @contextlib.contextmanager
-def grid_lock(folder: Path) -> Iterator[None]:
-    """One grid at a time per results folder: an OS lock, released when the process ends
-    however it ends (Snakemake's own lock outlives a killed grid, so it is switched off)."""
+def grid_lock(folder: Path) -> Iterator[int]:
+    """One grid at a time per results folder: an OS lock (Snakemake's own lock outlives a
+    killed grid, so it is switched off). Yields the lock's file descriptor: :func:`supervise`
+    hands it to Snakemake, so the lock lasts until the last process holding it ends (a grid
+    killed with SIGKILL leaves its Snakemake holding the lock until its jobs end)."""
     folder.mkdir(parents=True, exist_ok=True)
     handle = _try_lock(folder / ".grid.lock")
     if handle is None:
         raise UnlearnbookError(f"another grid is running on {str(folder)!r}; allowed: one "
                                "grid per results folder (wait for it, or use --results)")
     try:
-        yield
+        yield handle.fileno()
     finally:
         handle.close()
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: a SIGINT when the parent dies, whatever kills it (Linux),
+    so a Snakemake whose grid was killed stops starting jobs."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
 
 
 def snakemake_command(plan_file: Path, runs: list[Run], options: GridOptions,
@@ -401,14 +472,15 @@ def snakemake_command(plan_file: Path, runs: list[Run], options: GridOptions,
     return command
 
 
-def supervise(command: list[str]) -> tuple[int, bool]:
+def supervise(command: list[str], keep_fds: tuple[int, ...] = ()) -> tuple[int, bool]:
     """Run ``command`` (Snakemake) in a process group of its own, with its jobs. A SIGINT,
     SIGTERM or SIGHUP sent to the grid reaches that whole group as SIGINT, as Ctrl-C in a
     terminal does: the running jobs stop at once and Snakemake exits (sent to Snakemake alone,
     either signal makes it wait for its jobs to finish), so no grid outlives the lock it ran
     under. The handlers are in place before the child starts, so it never inherits an ignored
     SIGINT (as a grid started in the background of a script would). Returns the child's exit
-    status and whether it was stopped so."""
+    status and whether it was stopped so. ``keep_fds`` (the grid lock) are inherited by the
+    child; it gets a SIGINT if this process dies (:func:`_stop_with_parent`)."""
     children: list[subprocess.Popen] = []
     stopped: list[int] = []
 
@@ -421,7 +493,8 @@ def supervise(command: list[str]) -> tuple[int, bool]:
     previous = {sig: signal.signal(sig, forward)
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        children.append(subprocess.Popen(command, start_new_session=True))
+        children.append(subprocess.Popen(command, start_new_session=True, pass_fds=keep_fds,
+                                         preexec_fn=_stop_with_parent))
         return children[0].wait(), bool(stopped)
     finally:
         for sig, handler in previous.items():
@@ -440,18 +513,23 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
     command = snakemake_command(plan_file, runs, options, dry_run)
     if dry_run:
         for run in runs:
-            state = "done " if finished(run_dir(results, run)) else "to do"
-            print(f"{state}  {run.paper:8s} {run.run_id}")
+            why = stale(run_dir(results, run), run)
+            state = "done " if finished(run_dir(results, run), run) else "to do"
+            print(f"{state}  {run.paper:8s} {run.run_id}" + (f"  (stale: {why})" if why else ""))
         return subprocess.run(command).returncode, ""
     profile_folder = results / runs[0].labels["profile"]
-    before = {run.run_id for run in runs if finished(run_dir(results, run))}
     start, started_at = time.perf_counter(), commit()
-    with grid_lock(profile_folder):
-        status, stopped = supervise(command)
+    with grid_lock(profile_folder) as lock_fd:
+        for run in runs:  # a stale run's record goes aside, so Snakemake redoes the run
+            folder = run_dir(results, run)
+            if stale(folder, run):
+                os.replace(folder / RECORD, folder / f"{RECORD}.stale")
+        before = {run.run_id for run in runs if finished(run_dir(results, run), run)}
+        status, stopped = supervise(command, (lock_fd,))
     wall = time.perf_counter() - start
     papers_run = list(dict.fromkeys(run.paper for run in runs))
     for paper in papers_run:
-        ran = sum(finished(run_dir(results, r)) and r.run_id not in before
+        ran = sum(finished(run_dir(results, r), r) and r.run_id not in before
                   for r in runs if r.paper == paper)
         record_provenance(profile_folder / paper, wall, papers_run, started_at, ran)
     return status, summarise(runs, results, before, stopped)
@@ -519,7 +597,7 @@ def print_submissions(profile: str | os.PathLike, papers: list[str] | None,
 def summarise(runs: list[Run], results: Path, before: set[str], stopped: bool = False) -> str:
     """Counts of runs done now, done before and failed (or left, when the grid was
     ``stopped`` by a signal); each failure's last log line."""
-    failed = [run for run in runs if not finished(run_dir(results, run))]
+    failed = [run for run in runs if not finished(run_dir(results, run), run)]
     lines = [f"{len(runs) - len(failed) - len(before)} run(s) done, {len(before)} already "
              f"done, {len(failed)} {'left' if stopped else 'failed'}"]
     if stopped:

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -15,9 +16,9 @@ from filelock import FileLock
 from torch import nn
 from tqdm import tqdm
 
-from ._checks import UnlearnbookError, check_choice
+from ._checks import UnlearnbookError, check_choice, check_int, check_number
 from .data.dataset import batches, dataset_fingerprint
-from .device import default_device, device_of
+from .device import default_device, device_of, precision_for
 from .io import atomic_write, write_text
 
 #: Bump when a change to this module changes what training produces (invalidates the cache).
@@ -39,9 +40,10 @@ class Recipe:
 
     Speed options (they do not change what the recipe means): ``precision`` "bf16" trains under
     bfloat16 autocast, ``channels_last`` uses the channels-last memory layout, ``compile`` runs
-    the forward pass through ``torch.compile``. "auto" / None: bf16 and channels-last on CUDA,
-    fp32 and the default layout elsewhere (:func:`resolve`). What was used is recorded in the
-    checkpoint's metadata and in ``fit_info``.
+    the forward pass through ``torch.compile``. "auto": bf16 on CUDA and on CPUs with native
+    bf16 (:func:`~unlearnbook.device.cpu_bf16_native`), fp32 elsewhere; "bf16" on a CPU without
+    it falls back to fp32 and says so (:func:`resolve`). ``channels_last`` None: on CUDA only.
+    What was used is recorded in the checkpoint's metadata and in ``fit_info``.
     """
 
     epochs: int = 10
@@ -67,12 +69,34 @@ class Recipe:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        """Check every field's type and range (one message naming the field and the value)."""
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("precision", self.precision, PRECISIONS)
-        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
-            raise UnlearnbookError(f"bad recipe {self}; allowed: epochs >= 0, batch_size >= 1, lr > 0")
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        ints = {"epochs": 0, "batch_size": 1, "crop_padding": 0, "start_epoch": 0}
+        numbers = {"momentum": 0.0, "weight_decay": 0.0, "gamma": 0.0, "warmup_epochs": 0.0,
+                   "l2_init": 0.0}
+        for name, low in ints.items():
+            object.__setattr__(self, name, check_int(f"recipe {name}", getattr(self, name), low))
+        for name, low in numbers.items():
+            object.__setattr__(self, name, check_number(f"recipe {name}", getattr(self, name), low))
+        object.__setattr__(self, "lr", check_number("recipe lr", self.lr, 0.0, open_low=True))
+        for name in ("nesterov", "augment", "flip", "freeze_bn", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise UnlearnbookError(f"recipe {name} {getattr(self, name)!r} is not a bool; "
+                                       "allowed: true or false")
+        if self.channels_last is not None and not isinstance(self.channels_last, bool):
+            raise UnlearnbookError(f"recipe channels_last {self.channels_last!r} is not "
+                                   "allowed; allowed: true, false or null (automatic)")
+        if not isinstance(self.milestones, (list, tuple)):
+            raise UnlearnbookError(f"recipe milestones {self.milestones!r} is not a list; "
+                                   "allowed: a list of epochs")
+        object.__setattr__(self, "milestones", tuple(
+            check_int("recipe milestone", m, 0) for m in self.milestones))
+        check_int("recipe start_epoch", self.start_epoch, 0, self.epochs)
+        if self.stop_epoch is not None:
+            object.__setattr__(self, "stop_epoch", check_int(
+                "recipe stop_epoch", self.stop_epoch, self.start_epoch, self.epochs))
 
     @classmethod
     def from_dict(cls, values: dict) -> "Recipe":
@@ -84,12 +108,18 @@ class Recipe:
 
 
 def resolve(recipe: Recipe, device: torch.device) -> Recipe:
-    """The recipe with its "auto" speed options decided for ``device``: bf16 autocast and
-    channels-last on CUDA, fp32 and the default layout elsewhere."""
+    """The recipe with its speed options decided for ``device``
+    (:func:`~unlearnbook.device.precision_for`; channels-last on CUDA unless set)."""
     cuda = torch.device(device).type == "cuda"
-    precision = ("bf16" if cuda else "fp32") if recipe.precision == "auto" else recipe.precision
+    precision, _ = precision_for(device, recipe.precision)
     channels_last = cuda if recipe.channels_last is None else recipe.channels_last
     return replace(recipe, precision=precision, channels_last=channels_last)
+
+
+def training_threads(device: torch.device) -> int | None:
+    """The intra-op thread count a CPU training uses (its result depends on it: conv kernels
+    split their sums by thread), so it enters :func:`cache_key`; None on a GPU."""
+    return torch.get_num_threads() if torch.device(device).type == "cpu" else None
 
 
 def cache_dir() -> Path:
@@ -113,6 +143,7 @@ def cache_key(model: nn.Module, dataset, recipe: Recipe, seed: int) -> str:
         "data": dataset_fingerprint(dataset),
         "recipe": recipe_key(resolve(recipe, default_device())), "seed": seed,
         "code": TRAIN_CODE_VERSION, "torch": torch.__version__.split("+")[0],
+        "threads": training_threads(default_device()),
     }, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -162,6 +193,9 @@ def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool
     """
     trained = copy.deepcopy(model).to(default_device())
     recipe_used = resolve(recipe, default_device())
+    _, fallback = precision_for(default_device(), recipe.precision)
+    if fallback:
+        warnings.warn(fallback, stacklevel=2)
     if not cache:
         info = _train(trained, dataset, recipe_used, seed, progress, desc)
         return _tag(trained, recipe, seed, info)
@@ -169,10 +203,9 @@ def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool
     path = cache_dir() / "checkpoints" / f"{key}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
-        if path.exists():
+        meta = verified_checkpoint(path)
+        if meta is not None:
             trained.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            meta_path = path.with_suffix(".json")
-            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
             used = meta.get("recipe", {})
             info = FitInfo(key, meta.get("seconds", 0.0), True, meta.get("losses", []),
                            used.get("precision", "fp32"), bool(used.get("channels_last")),
@@ -184,8 +217,39 @@ def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool
             torch.save(trained.state_dict(), tmp)
         write_text(path.with_suffix(".json"), json.dumps(
             {"recipe": asdict(recipe_used), "seed": seed, "seconds": info.seconds,
-             "losses": info.losses, "spec": getattr(model, "spec", None)}, default=str))
+             "losses": info.losses, "spec": getattr(model, "spec", None),
+             "sha256": file_sha256(path)}, default=str))
     return _tag(trained, recipe, seed, info)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified_checkpoint(path: Path) -> dict | None:
+    """The sidecar metadata of a cached checkpoint whose bytes match the sha256 it records, or
+    None when there is none. A checkpoint that is cut, emptied, flipped or lacks its sidecar
+    or hash is moved aside (``<name>.bad-<time>.pt``) with a warning naming it, and retrained."""
+    if not path.exists():
+        return None
+    meta_path = path.with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text())
+        problem = "" if meta.get("sha256") == file_sha256(path) else "its sha256 does not match"
+    except (OSError, ValueError):
+        meta, problem = {}, "its metadata file is missing or unreadable"
+    if not problem:
+        return meta
+    aside = path.with_name(f"{path.stem}.bad-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
+    os.replace(path, aside)
+    warnings.warn(f"cached checkpoint {str(path)!r} failed its integrity check ({problem}); "
+                  f"moved to {str(aside)!r} and retraining", stacklevel=3)
+    return None
 
 
 def _tag(model: nn.Module, recipe: Recipe, seed: int, info: FitInfo) -> nn.Module:

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .._checks import UnlearnbookError, check_choice, check_range
+from .._checks import UnlearnbookError, check_choice, check_int, check_number, check_range
 from .dataset import ArrayDataset
 from .sources import DATASETS, RawData, load_raw
 
@@ -109,8 +109,23 @@ def make_task(
     """
     check_choice("dataset", dataset, DATASETS)
     check_choice("scenario", scenario, SCENARIOS)
-    if not 0.0 <= val_fraction < 1.0:
-        raise UnlearnbookError(f"val_fraction {val_fraction!r} is out of range; allowed: [0, 1)")
+    check_number("val_fraction", val_fraction, 0.0, 0.99)
+    seed, data_seed = check_int("seed", seed, 0), check_int("data_seed", data_seed, 0)
+    if forget_size is not None:
+        forget_size = check_int("forget_size", forget_size, 1)
+    if forget_fraction is not None:
+        forget_fraction = check_number("forget_fraction", forget_fraction, 0.0, 1.0, open_low=True)
+    if forget_class is not None and not isinstance(forget_class, str):
+        forget_class = check_int("forget_class", forget_class, 0)
+    for name, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class),
+                        ("canary_count", canary_count)):
+        if value is not None:
+            check_int(name, value, 1)
+    if scenario == "confusion":
+        if len(confusion_classes) != 2 or confusion_classes[0] == confusion_classes[1]:
+            raise UnlearnbookError(f"confusion_classes {confusion_classes!r} are not two "
+                                   "different classes; allowed: two distinct class ids")
+        confusion_classes = tuple(check_int("confusion class", c, 0) for c in confusion_classes)
     if scenario == "subclass" and dataset not in ("cifar20", "digits5"):
         raise UnlearnbookError(f"scenario 'subclass' needs superclass labels; dataset {dataset!r} "
                                "has none; allowed datasets: 'cifar20', 'digits5'")
@@ -198,6 +213,11 @@ def make_task(
 
     train = make(images, labels, fine)
     retain_index = np.setdiff1d(np.arange(len(train)), forget)
+    if len(forget) == 0 or len(retain_index) == 0:
+        raise UnlearnbookError(
+            f"{scenario!r} on {dataset!r} leaves an empty {'forget' if len(forget) == 0 else 'retain'}"
+            f" set (forget {len(forget)}, retain {len(retain_index)} of {len(train)}); allowed: "
+            "settings that keep at least one sample on each side")
     return Task(
         dataset=dataset, scenario=scenario, seed=seed, data_seed=data_seed,
         num_classes=num_classes, in_channels=images.shape[1], image_size=images.shape[2],
@@ -238,8 +258,11 @@ def _forget_count(size: int | None, fraction: float | None, available: int,
         if not 0.0 < fraction < 1.0:
             raise UnlearnbookError(f"forget_fraction {fraction!r} is out of range; allowed: (0, 1)")
         size = int(round(fraction * available))
+        if not 1 <= size <= available:
+            raise UnlearnbookError(f"forget_fraction {fraction!r} of {available} is {size} "
+                                   f"samples; allowed: a fraction giving 1..{available}")
     if not 1 <= size <= available:
-        raise UnlearnbookError(f"forget_size {size!r} is larger than what exists in {where}; "
+        raise UnlearnbookError(f"forget_size {size!r} is out of range for {where}; "
                                f"allowed: 1..{available}")
     return int(size)
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from tqdm import tqdm
 
-from .._checks import check_choice
+from .._checks import UnlearnbookError, check_choice
 from ..data.dataset import batches
 from ..device import device_of
 from ..train import progress_enabled, proximal
@@ -39,11 +39,17 @@ def per_sample_gradients(model: nn.Module,
     return lambda x, y: batched(params, x, y)
 
 
-def cycle(dataset, batch_size: int, generator: torch.Generator, device: torch.device
-          ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless shuffled mini-batches (a forget or validation loader paired with D_r batches)."""
+def cycle(dataset, batch_size: int, generator: torch.Generator, device: torch.device,
+          full: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless shuffled mini-batches (a forget or validation loader paired with D_r batches).
+    ``full``: every batch holds exactly ``min(batch_size, len(dataset))`` samples (each pass
+    drops its last partial batch; the reference loaders keep it, so only DAU's pairs ask)."""
+    if len(dataset) == 0:
+        raise UnlearnbookError("cannot cycle over an empty set; allowed: a non-empty forget, "
+                               "validation or retain set")
     while True:
-        yield from batches(dataset, batch_size, shuffle=True, generator=generator, device=device)
+        yield from batches(dataset, batch_size, shuffle=True, generator=generator, device=device,
+                           drop_last=full)
 
 
 def kl_temperature(student_logits: torch.Tensor, teacher_logits: torch.Tensor,

@@ -176,8 +176,10 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     pretrain_losses = pretrain_attacker(attacker, attacker_opt, torch.cat(members_pool),
                                         torch.cat(val_pool), pretrain_iterations, pair, generator)
 
-    forget_batches = cycle(task.forget, pair, generator, device)
-    val_batches = cycle(task.val, pair, generator, device)
+    # full-size pairs: a last partial batch of 2 + 2 samples would make V_ss's centred
+    # correlations exactly +-1 and the attacker step a coin flip
+    forget_batches = cycle(task.forget, pair, generator, device, full=True)
+    val_batches = cycle(task.val, pair, generator, device, full=True)
     retain_batches = cycle(task.retain, batch_size, generator, device)
     history = []
     for step in tqdm(range(iterations), desc="dau", disable=not progress_enabled(progress),
@@ -185,7 +187,7 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
         x_r, y_r = next(retain_batches)
         x_f, y_f = next(forget_batches)
         x_v, y_v = next(val_batches)
-        size = min(len(x_f), len(x_v))
+        size = len(x_f)
         model.train()
         ce = nn.functional.cross_entropy(model(x_r), y_r)
         # lines 5-6: D(x_f)', D(x_v)' and the features for V_ss, once, in eval mode (running BN
@@ -211,9 +213,11 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
         loss.backward()
         defender_opt.step()
         history.append(torch.stack([attack_loss, ce.detach(), adversarial.detach(),
-                                    vss.detach()]))
+                                    vss.detach(), torch.tensor(float(size), device=device),
+                                    torch.tensor(float(len(x_v)), device=device)]))
     frame = pd.DataFrame(torch.stack(history).cpu().numpy(),
-                         columns=["attacker_loss", "defender_ce", "adversarial", "vss"])
+                         columns=["attacker_loss", "defender_ce", "adversarial", "vss",
+                                  "forget_pair", "val_pair"])
     frame.insert(0, "iteration", range(iterations))
     frame["alpha"] = weights
     model.unlearn_info = {"history": frame, "pretrain_losses": pretrain_losses, "lr": lr,

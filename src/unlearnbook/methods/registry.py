@@ -15,7 +15,7 @@ from typing import Callable
 
 from torch import nn
 
-from .._checks import UnlearnbookError, check_choice
+from .._checks import UnlearnbookError, check_choice, check_int, check_number, is_integer
 from ..data.tasks import Task
 
 Method = Callable[..., nn.Module]
@@ -30,6 +30,7 @@ class MethodInfo:
     fn: Method
     needs: tuple[str, ...] = ("labels",)
     deterministic: bool = False
+    seed_axis: str = "unlearn"
 
     @property
     def hyperparameters(self) -> dict[str, object]:
@@ -40,16 +41,23 @@ class MethodInfo:
 _METHODS: dict[str, MethodInfo] = {}
 
 
-def register(name: str, *, needs: tuple[str, ...] = ("labels",), deterministic: bool = False
-             ) -> Callable[[Method], Method]:
-    """Register ``fn(model, task, **hp) -> model`` under ``name`` (``model`` is a private copy)."""
+SEED_AXES = ("unlearn", "train")
+
+
+def register(name: str, *, needs: tuple[str, ...] = ("labels",), deterministic: bool = False,
+             seed_axis: str = "unlearn") -> Callable[[Method], Method]:
+    """Register ``fn(model, task, **hp) -> model`` under ``name`` (``model`` is a private copy).
+    ``seed_axis``: which seed a run hands the method when its hyper-parameters set none:
+    ``unlearn`` (the unlearning seed) or ``train`` (the original's training seed: the
+    retrained oracles, which differ from the original only in their data)."""
     for need in needs:
         check_choice("method need", need, NEEDS)
+    check_choice("seed axis", seed_axis, SEED_AXES)
 
     def wrap(fn: Method) -> Method:
         if name in _METHODS:
             raise ValueError(f"method {name!r} registered twice")
-        _METHODS[name] = MethodInfo(name, fn, tuple(needs), deterministic)
+        _METHODS[name] = MethodInfo(name, fn, tuple(needs), deterministic, seed_axis)
         return fn
     return wrap
 
@@ -70,13 +78,39 @@ def hyperparameters(name: str) -> dict[str, object]:
     return info(name).hyperparameters
 
 
+#: Integer hyper-parameters that count something that must exist at least once.
+POSITIVE_COUNTS = ("batch_size", "forget_batch_size", "retain_batch_size", "samples",
+                   "noise_samples", "max_iter", "max_columns")
+
+
 def check_hyperparameters(name: str, hp: dict) -> None:
-    """Raise on a hyper-parameter that method ``name`` does not take."""
+    """Raise on a hyper-parameter that method ``name`` does not take, or whose value has the
+    wrong type (judged by its default: int, float, bool, str) or range (numbers >= 0; counts
+    such as batch sizes >= 1; ``decay_epochs`` / ``milestones`` within ``epochs``)."""
     allowed = hyperparameters(name)
     unknown = sorted(set(hp) - set(allowed))
     if unknown:
         raise UnlearnbookError(f"unknown hyper-parameter(s) {unknown} for method {name!r}; "
                                f"allowed: {sorted(allowed)}")
+    for key, value in hp.items():
+        default, where = allowed[key], f"{key} of method {name!r}"
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise UnlearnbookError(f"{where} {value!r} is not a bool; allowed: true or false")
+        elif is_integer(default) and key != "seed":
+            check_int(where, value, 1 if key in POSITIVE_COUNTS else 0)
+        elif isinstance(default, float):
+            check_number(where, value, 0.0)
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise UnlearnbookError(f"{where} {value!r} is not a string; allowed: a name such "
+                                   f"as {default!r}")
+        elif key == "seed" and value is not None:
+            check_int(where, value, 0)
+        elif key in ("decay_epochs", "milestones") and value is not None:
+            if not isinstance(value, (list, tuple)):
+                raise UnlearnbookError(f"{where} {value!r} is not a list; allowed: epochs")
+            for epoch in value:
+                check_int(f"an epoch in {where}", epoch, 0)
 
 
 def check_needs(name: str, val_fraction: float) -> None:
@@ -96,6 +130,9 @@ def unlearn(name: str, model: nn.Module, task: Task, **hp) -> nn.Module:
     """
     method = info(name)
     check_hyperparameters(name, hp)
+    if len(task.forget) == 0:
+        raise UnlearnbookError(f"the task's forget set is empty; allowed: a task with at least "
+                               f"one sample to forget (method {name!r})")
     if "val" in method.needs:
         check_needs(name, 1.0 if len(task.val) else 0.0)
     work = copy.deepcopy(model)

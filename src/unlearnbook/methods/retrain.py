@@ -10,7 +10,7 @@ from ..train import Recipe, fit
 from .registry import register
 
 
-@register("retrain", needs=())
+@register("retrain", needs=(), seed_axis="train")
 def retrain(model: nn.Module, task, *, recipe: Recipe | None = None, seed: int | None = None,
             progress: bool | None = None) -> nn.Module:
     """A fresh model of the same architecture trained on ``task.retain`` (cached by content).

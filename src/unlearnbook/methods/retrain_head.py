@@ -16,7 +16,7 @@ from ..train import Recipe, fit
 from .registry import register
 
 
-@register("retrain_head", needs=())
+@register("retrain_head", needs=(), seed_axis="train")
 def retrain_head(model: nn.Module, task, *, recipe: Recipe | None = None,
                  lr_factor: float = 0.1, seed: int | None = None,
                  progress: bool | None = None) -> nn.Module:

@@ -35,6 +35,9 @@ def suites() -> list[str]:
 def evaluate(model: nn.Module, task: Task, suite: str = "lfssd") -> dict[str, float]:
     """Score ``model`` on ``task`` with a paper's metric suite (all accuracies in percent)."""
     check_choice("metric suite", suite, suites())
+    if len(task.forget) == 0 or len(task.retain) == 0:
+        raise UnlearnbookError(f"cannot score a task with forget {len(task.forget)} and retain "
+                               f"{len(task.retain)} samples; allowed: both non-empty")
     return _SUITES[suite](model, task)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .._checks import UnlearnbookError, check_choice
 from ..io import atomic_write, write_text
-from ..runner import RECORD
+from ..runner import RECORD, finished, run_dir, stale
 
 KEYS = ["paper", "profile", "group", "target", "dataset", "scenario", "arch_key", "arch",
         "sparsity", "suite", "label", "method", "metric", "epoch"]
@@ -585,9 +585,14 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     out.mkdir(parents=True, exist_ok=True)
     frame = collect(results, spec["name"])
     plan = {paper: expand(spec, paper) for paper in papers_in(spec)}
-    planned = {run.run_id for runs in plan.values() for run in runs}
-    if not frame.empty:  # results of runs the profile no longer has are left out
-        frame = frame[frame["run_id"].isin(planned)]
+    current = {(run.paper, run.run_id) for runs in plan.values() for run in runs
+               if finished(run_dir(Path(results), run), run)}
+    refused = sorted(f"{run.paper}/{run.run_id} ({stale(run_dir(Path(results), run), run)})"
+                     for runs in plan.values() for run in runs
+                     if stale(run_dir(Path(results), run), run))
+    if not frame.empty:  # runs the profile no longer has, or has with other parameters: out
+        keep = [(p, r) in current for p, r in zip(frame["paper"], frame["run_id"])]
+        frame = frame[keep]
     finished = set(frame["run_id"]) if not frame.empty else set()
     agg = aggregate(frame)
     for report in _PAPERS.values():
@@ -622,5 +627,8 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
         else:
             lines.append(f"{paper}: no finished runs")
         _tutorial(source, out / f"{paper}_tutorial.ipynb", paper)
+    meta["stale"] = refused
     write_text(out / "meta.json", json.dumps(meta, indent=1))
+    if refused:
+        lines.append(f"left out {len(refused)} stale run(s): {', '.join(refused)}")
     return "\n".join(lines) + f"\nwrote {out}"

@@ -1,0 +1,308 @@
+"""Hostile and careless input (issue 27): shell injection, deletion outside results, orphaned
+grids, stale results, damaged checkpoints, thread counts, file modes, empty sets, types and
+ranges, profile typos and unknown notebook parameters."""
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import unlearnbook as ub
+from unlearnbook import runner
+from unlearnbook.io import atomic_write
+from unlearnbook.profiles import expand, load
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: A minimal valid smoke profile (LFSSD, one run) that the tests below damage one key at a time.
+BASE = {
+    "name": "tiny",
+    "papers": {"lfssd": {
+        "seeds": [0],
+        "architectures": {"rn": {"name": "smallcnn",
+                                 "recipe": {"epochs": 1, "lr": 0.05, "batch_size": 64}}},
+        "defaults": {"archs": ["rn"], "val_fraction": 0.0, "methods": ["original", "lfssd"]},
+        "runs": [{"id": "one", "dataset": "digits", "scenario": "class", "forget_class": 3}],
+    }},
+}
+
+
+def _profile(tmp_path: Path, change=None) -> Path:
+    data = json.loads(json.dumps(BASE))
+    if change:
+        change(data)
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _section(data: dict) -> dict:
+    return data["papers"]["lfssd"]
+
+
+# --- security ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value", [
+    ("id", "$(touch PWNED)"), ("id", "a;b"), ("id", "../up"), ("name", "../victim"),
+    ("name", "a b"), ("arch", "r`n`"),
+])
+def test_unsafe_names_are_refused_at_planning(tmp_path, field, value):
+    def change(data):
+        section = _section(data)
+        if field == "id":
+            section["runs"][0]["id"] = value
+        elif field == "name":
+            data["name"] = value
+        else:
+            section["architectures"] = {value: section["architectures"]["rn"]}
+            section["defaults"]["archs"] = [value]
+    with pytest.raises(ub.UnlearnbookError, match="is not a safe name"):
+        runner.plan(_profile(tmp_path, change), ["lfssd"])
+    assert not list(tmp_path.glob("PWNED")) and not (tmp_path.parent / "victim").exists()
+
+
+def test_no_value_reaches_snakemakes_shell_unquoted():
+    """Every wildcard and log path in a ``shell:`` line is quoted (``:q``) and every plan value
+    goes through ``q()``; no bare ``{PLAN[...]}`` or ``{PLAN_FILE}`` remains."""
+    text = runner.workflow_file("Snakefile").read_text()
+    shells = [line for line in text.splitlines() if line.strip().startswith("shell:")]
+    assert len(shells) == 4
+    for line in shells:
+        assert not re.search(r"\{\{(wildcards\.\w+|log)\}\}", line), line
+        assert not re.search(r"(?<!q\()\{(PLAN\[|PLAN_FILE|PY)\b", line.replace("{q(", "")), line
+
+
+def test_a_snakemake_job_with_a_hostile_results_path_runs_nothing_it_names(tmp_path):
+    """A results folder named like a command substitution is passed to the shell quoted: the
+    dry run prints the quoted command and nothing is executed."""
+    results = tmp_path / "$(touch PWNED)"
+    env = {**os.environ, "UNLEARNBOOK_NOTEBOOKS": str(ROOT / "notebooks"),
+           "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, "-m", "unlearnbook.cli", "run", "--profile",
+                           str(_profile(tmp_path)), "--results", str(results), "--dry-run"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_nothing_outside_the_results_folder_is_removed(tmp_path):
+    results, victim = tmp_path / "results", tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    with pytest.raises(ub.UnlearnbookError, match="not inside the results folder"):
+        runner.remove_inside(results / ".." / "victim", results)
+    with pytest.raises(ub.UnlearnbookError, match="not inside the results folder"):
+        runner.remove_inside(results, results)
+    assert (victim / "keep.txt").read_text() == "mine"
+    inside = results / "p" / "lfssd" / "x"
+    inside.mkdir(parents=True)
+    runner.remove_inside(inside, results)
+    assert not inside.exists()
+
+
+# --- data loss and races ----------------------------------------------------------------------
+
+def test_a_killed_grid_keeps_its_lock_while_snakemake_lives(tmp_path):
+    """SIGKILL to ``unlearnbook run`` leaves Snakemake holding the grid lock (or stopping with
+    it): an immediate rerun says another grid is running instead of starting a second one."""
+    env = {**os.environ, "UNLEARNBOOK_NOTEBOOKS": str(ROOT / "notebooks"),
+           "PYTHONPATH": str(ROOT / "src"), "UNLEARNBOOK_CACHE": str(tmp_path / "cache")}
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "unlearnbook.cli", "run", "--profile", "smoke", "--paper",
+               "lfssd", "--results", str(results)]
+    grid = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    logs = results / "smoke" / ".logs"
+    deadline = time.monotonic() + 120
+    while not any(logs.rglob("*.log")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert any(logs.rglob("*.log")), "no job started within 2 minutes"
+    grid.send_signal(signal.SIGKILL)
+    grid.wait(timeout=30)
+    rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=120)
+    try:  # the orphaned Snakemake (its job runs for a minute) still holds the lock
+        assert rerun.returncode == 2, rerun.stdout + rerun.stderr
+        assert "another grid is running" in rerun.stderr
+    finally:
+        subprocess.run(["pkill", "-INT", "-f", str(results)], check=False)
+        time.sleep(2)
+        subprocess.run(["pkill", "-KILL", "-f", str(results)], check=False)
+
+
+def test_changed_parameters_make_a_finished_run_stale(tmp_path):
+    """A run whose parameters changed under the same id is "to do" again (the dry run says
+    why) and the report leaves it out by name."""
+    profile = _profile(tmp_path)
+    run = runner.plan(profile)[0]
+    folder = runner.run_dir(tmp_path / "results", run)
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(
+        {"parameters_hash": runner.parameters_hash(run.parameters)}))
+    assert runner.finished(folder, run) and not runner.stale(folder, run)
+
+    def more_epochs(data):
+        _section(data)["architectures"]["rn"]["recipe"]["epochs"] = 2
+    changed = runner.plan(_profile(tmp_path, more_epochs))[0]
+    assert runner.stale(folder, changed) == "its parameters changed since it ran"
+    assert not runner.finished(folder, changed)
+    (folder / "run.json").write_text("{}")
+    assert runner.stale(folder, run) == "it records no parameter hash"
+
+
+def _tiny_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNBOOK_CACHE", str(tmp_path / "cache"))
+    task = ub.data.make_task("digits", "class", forget_class=3)
+    model = ub.models.build("smallcnn", 10, 1, seed=0)
+    recipe = ub.train.Recipe(epochs=1, lr=0.05, batch_size=64)
+    return task, model, recipe
+
+
+@pytest.mark.parametrize("damage", ["cut", "empty", "flip", "no-hash"])
+def test_a_damaged_checkpoint_is_moved_aside_and_retrained(tmp_path, monkeypatch, damage):
+    task, model, recipe = _tiny_model(tmp_path, monkeypatch)
+    first = ub.train.fit(model, task.train, recipe)
+    path = next((tmp_path / "cache" / "checkpoints").glob("*.pt"))
+    data = path.read_bytes()
+    if damage == "cut":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "flip":
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 2000])
+                         + data[middle + 2000:])
+    else:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        meta.pop("sha256")
+        path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="failed its integrity check"):
+        second = ub.train.fit(model, task.train, recipe)
+    assert not second.fit_info.cached
+    assert list(path.parent.glob("*.bad-*.pt"))
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    assert ub.train.fit(model, task.train, recipe).fit_info.cached  # healthy again
+
+
+def test_the_cache_key_holds_the_thread_count(tmp_path, monkeypatch):
+    task, model, recipe = _tiny_model(tmp_path, monkeypatch)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ub.train.cache_key(model, task.train, recipe, 0)
+        torch.set_num_threads(2)
+        two = ub.train.cache_key(model, task.train, recipe, 0)
+    finally:
+        torch.set_num_threads(threads)
+    assert one != two
+
+
+def test_atomic_writes_honour_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "shared.txt") as tmp:
+            Path(tmp).write_text("x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "shared.txt").stat().st_mode) == 0o644
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(scenario="random", forget_fraction=0.9999), "empty retain set"),
+    (dict(scenario="confusion", forget_size=4, confusion_classes=(1, 1)),
+     "not two different classes"),
+    (dict(scenario="random", forget_size="20"), "forget_size '20' is not an integer"),
+    (dict(scenario="random", forget_size=2.5), "forget_size 2.5 is not an integer"),
+    (dict(scenario="random", forget_size=-5), "forget_size -5 is out of range"),
+])
+def test_bad_task_arguments_fail_early(kwargs, needle):
+    with pytest.raises(ub.UnlearnbookError, match=re.escape(needle)):
+        ub.data.make_task("digits", **kwargs)
+
+
+def test_numpy_integers_are_accepted():
+    task = ub.data.make_task("digits", "class", forget_class=np.int64(3), seed=np.int32(0))
+    assert task.forget_class == 3
+
+
+def _empty_forget(task):
+    task.forget = task.forget.subset(np.array([], dtype=np.int64))
+    return task
+
+
+@pytest.mark.parametrize("method", ["neggrad_plus", "be_plus", "bs_plus", "badteacher_paired",
+                                    "dau", "ntk", "finetune"])
+def test_an_empty_forget_set_is_refused_not_looped_on(method):
+    task = _empty_forget(ub.data.make_task("digits", "class", forget_class=3))
+    model = ub.models.build("smallcnn", 10, 1, seed=0)
+    with pytest.raises(ub.UnlearnbookError, match="forget set is empty"):
+        ub.methods.unlearn(method, model, task)
+    with pytest.raises(ub.UnlearnbookError, match="cannot score a task with forget 0"):
+        ub.metrics.evaluate(model, task, suite="lfssd")
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(epochs="3"), "recipe epochs '3' is not an integer"),
+    (dict(epochs=-1), "recipe epochs -1 is out of range"),
+    (dict(batch_size=0), "recipe batch_size 0 is out of range"),
+    (dict(epochs=3, stop_epoch=5), "recipe stop_epoch 5 is out of range"),
+    (dict(lr="0.1"), "recipe lr '0.1' is not a number"),
+    (dict(augment="yes"), "recipe augment 'yes' is not a bool"),
+])
+def test_bad_recipes_fail_early(kwargs, needle):
+    with pytest.raises(ub.UnlearnbookError, match=re.escape(needle)):
+        ub.train.Recipe(**kwargs)
+
+
+@pytest.mark.parametrize("method, hp, needle", [
+    ("finetune", dict(epochs="3"), "epochs of method 'finetune' '3' is not an integer"),
+    ("dau", dict(epochs="1"), "epochs of method 'dau' '1' is not a number"),
+    ("lfssd", dict(alpha="3"), "alpha of method 'lfssd' '3' is not a number"),
+    ("lfssd", dict(alpha=-1.0), "alpha of method 'lfssd' -1.0 is out of range"),
+    ("neggrad_plus", dict(forget_batch_size=0), "out of range"),
+])
+def test_bad_hyperparameters_fail_early(method, hp, needle):
+    task = ub.data.make_task("digits", "class", forget_class=3)
+    model = ub.models.build("smallcnn", 10, 1, seed=0)
+    with pytest.raises(ub.UnlearnbookError, match=re.escape(needle)):
+        ub.methods.unlearn(method, model, task, **hp)
+
+
+@pytest.mark.parametrize("change, needle", [
+    (lambda d: _section(d).update(seed=[1]), "unknown key(s) ['seed']"),
+    (lambda d: d.update(extra=1), "unknown key(s) ['extra']"),
+    (lambda d: _section(d).update(tutorial="nope-rn-s0"), "unknown tutorial run"),
+    (lambda d: _section(d)["architectures"]["rn"].update(kwargs={"widht": 3}),
+     "unknown key(s) ['widht']"),
+    (lambda d: _section(d).pop("runs"), "lacks the key(s) ['runs']"),
+    (lambda d: _section(d)["runs"][0].pop("id"), "lacks the key(s) ['id']"),
+    (lambda d: _section(d).pop("architectures"), "lacks the key(s) ['architectures']"),
+    (lambda d: _section(d)["runs"][0].update(forget_class=42), "forget_class of a 'digits' run 42"),
+])
+def test_profile_mistakes_fail_at_planning(tmp_path, change, needle):
+    with pytest.raises(ub.UnlearnbookError, match=re.escape(needle)):
+        runner.plan(_profile(tmp_path, change))
+
+
+def test_an_unknown_notebook_parameter_stops_the_notebook():
+    namespace = {"dataset": "digits", "nosuch": 1, "ub": ub, "In": [], "_": None}
+    with pytest.raises(ub.UnlearnbookError, match=re.escape("unknown notebook parameter(s) "
+                                                            "['nosuch']")):
+        ub.profiles.check_parameters("lfssd", namespace)
+    ub.profiles.check_parameters("lfssd", {"dataset": "digits", "ub": ub})
+    for paper in ("lfssd", "dau", "sure", "adaprob", "cross"):
+        cells = json.loads((ROOT / "notebooks" / f"{paper}.ipynb").read_text())["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert f"ub.profiles.check_parameters({paper!r}, globals())" in "".join(code[1]["source"])
