@@ -297,12 +297,27 @@ def test_profile_mistakes_fail_at_planning(tmp_path, change, needle):
 
 
 def test_an_unknown_notebook_parameter_stops_the_notebook():
-    namespace = {"dataset": "digits", "nosuch": 1, "ub": ub, "In": [], "_": None}
+    declared = ["dataset", "In"]
+    namespace = {"dataset": "digits", "nosuch": 1, "ub": ub, "In": [], "_": None,
+                 "_declared": declared}
     with pytest.raises(ub.UnlearnbookError, match=re.escape("unknown notebook parameter(s) "
                                                             "['nosuch']")):
         ub.profiles.check_parameters("lfssd", namespace)
-    ub.profiles.check_parameters("lfssd", {"dataset": "digits", "ub": ub})
+    ub.profiles.check_parameters("lfssd", {"dataset": "digits", "ub": ub, "_declared": declared})
     for paper in ("lfssd", "dau", "sure", "adaprob", "cross"):
         cells = json.loads((ROOT / "notebooks" / f"{paper}.ipynb").read_text())["cells"]
         code = [c for c in cells if c["cell_type"] == "code"]
+        assert "parameters" in code[0]["metadata"]["tags"]
+        assert "".join(code[0]["source"]).rstrip().splitlines()[-1].startswith("_declared = ")
         assert f"ub.profiles.check_parameters({paper!r}, globals())" in "".join(code[1]["source"])
+        assert "_declared" not in ub.profiles.notebook_parameters(paper)
+
+
+def test_papermill_with_an_unknown_parameter_fails_with_one_line(tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown notebook parameter"):
+        papermill.execute_notebook(str(ROOT / "notebooks" / "lfssd.ipynb"),
+                                   str(tmp_path / "out.ipynb"),
+                                   parameters={"nosuch": 1, "progress": False},
+                                   progress_bar=False, kernel_name="python3", cwd=str(tmp_path))

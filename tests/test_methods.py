@@ -177,7 +177,8 @@ def test_lfssd_and_ssd_forget_a_digit(digits_class_task, digits_original):
     task = digits_class_task
     base = ub.metrics.evaluate(digits_original, task)
     assert base["Df"] > 90
-    for name, hp in (("lfssd", dict(alpha=3.0)), ("ssd", dict(alpha=5.0, importance_mode="per_sample"))):
+    for name, hp in (("lfssd", dict(alpha=3.0, importance_mode="per_sample")),
+                     ("ssd", dict(alpha=5.0, importance_mode="per_sample"))):
         scores = ub.metrics.evaluate(ub.methods.unlearn(name, digits_original, task, **hp), task)
         assert scores["Df"] < 10, name
         assert scores["Dr"] > base["Dr"] - 5, name
@@ -333,3 +334,22 @@ def test_retrain_head_starts_from_the_original_backbone(digits_class_task, digit
     assert scores["Dr"] > 90 and scores["Df"] < 10
     with pytest.raises(UnlearnbookError, match="lr_factor 0 is out of range"):
         ub.methods.unlearn("retrain_head", digits_original, digits_class_task, lr_factor=0)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_ssd_and_lfssd_use_the_same_importance_estimator(profile):
+    """The head-to-head is like for like: in every LFSSD run SSD and LFSSD get the same
+    ``importance_mode`` (the paper's batch-mean); Eq. 3's per-sample form is a labelled variant."""
+    from unlearnbook.pipeline import method_specs
+
+    for run in ub.runner.plan(profile, ["lfssd"]):
+        specs = {s.label: s for s in method_specs(run.parameters["methods"],
+                                                  run.parameters.get("method_hp"))}
+        modes = {label: spec.hp.get("importance_mode", ub.methods.hyperparameters(
+            spec.name)["importance_mode"]) for label, spec in specs.items()
+            if spec.name in ("ssd", "lfssd") and label in ("ssd", "lfssd")}
+        if len(modes) == 2:
+            assert modes["ssd"] == modes["lfssd"] == "batch_mean", (run.run_id, modes)
+        for label, spec in specs.items():
+            if label == "lfssd_per_sample":
+                assert spec.hp["importance_mode"] == "per_sample"

@@ -107,6 +107,9 @@ def original_model(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Reci
     dense = fit(model, task.train, recipe, seed=train_seed, progress=progress, desc="original")
     if not sparsity:
         return dense
+    if not 0 < rewind_epoch <= recipe.epochs:
+        raise UnlearnbookError(f"rewind_epoch {rewind_epoch!r} is out of range for a "
+                               f"{recipe.epochs}-epoch recipe; allowed: 1..{recipe.epochs}")
     rewound = fit(model, task.train, replace(recipe, stop_epoch=rewind_epoch), seed=train_seed,
                   progress=progress, desc="rewind point")
     start = apply_masks(copy.deepcopy(rewound), magnitude_masks(dense, sparsity))
@@ -184,6 +187,7 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
         extra = _epoch_rows(model, tracker, reference) if tracker is not None else []
         for key in ("progress", "on_epoch"):
             hp.pop(key, None)
+        hp.update(getattr(model, "unlearn_info", {}).get("chosen", {}))  # e.g. IU's tuned α
         if spec.label == oracle:
             oracle_model = model
             reference = epoch_scores(model, task) if select_epoch else None

@@ -125,7 +125,8 @@ def notebook_parameters(paper: str) -> dict[str, object]:
         raise UnlearnbookError(f"notebook {str(path)!r} has no cell tagged 'parameters'")
     names = {}
     for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) \
+                and not node.targets[0].id.startswith("_"):  # _declared: not a parameter
             names[node.targets[0].id] = ast.literal_eval(node.value)
     return names
 
@@ -136,19 +137,20 @@ KERNEL_NAMES = ("In", "Out", "get_ipython", "exit", "quit", "open")
 
 def check_parameters(paper: str, namespace: dict) -> None:
     """The first cell after a paper notebook's parameters calls this with ``globals()``: a
-    name papermill injected that the parameters cell does not define (``-p nosuch 1``) stops
-    the run with one line naming it, instead of running on the defaults."""
+    name papermill injected that the parameters cell did not define (``-p nosuch 1``) stops the
+    run with one line naming it, instead of running on the defaults. The parameters cell ends
+    by listing its own names in ``_declared`` (papermill injects its cell after that line)."""
     import inspect
 
-    allowed = set(notebook_parameters(paper))
+    declared = set(namespace.get("_declared", ()))
     names = {name for name, value in namespace.items()
              if not name.startswith("_") and name not in KERNEL_NAMES
              and not (inspect.ismodule(value) or inspect.isroutine(value)
                       or inspect.isclass(value))}
-    unknown = sorted(names - allowed)
+    unknown = sorted(names - declared)
     if unknown:
         raise UnlearnbookError(f"unknown notebook parameter(s) {unknown} for {paper!r}; "
-                               f"allowed: {', '.join(sorted(allowed))}")
+                               f"allowed: {', '.join(sorted(declared - set(KERNEL_NAMES)))}")
 
 
 #: Classes of each dataset, and fine classes of those with superclasses (sub-class scenario).

@@ -17,7 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ._checks import UnlearnbookError, check_choice, check_int, check_number
-from .data.dataset import batches, dataset_fingerprint
+from .data.dataset import augment_batch, batches, dataset_fingerprint
 from .device import default_device, device_of, precision_for
 from .io import atomic_write, write_text
 
@@ -258,23 +258,7 @@ def _tag(model: nn.Module, recipe: Recipe, seed: int, info: FitInfo) -> nn.Modul
     return model
 
 
-def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with zero padding and random horizontal flip, per sample, on a batch tensor
-    (the draws come from ``generator``, on its device)."""
-    n, c, h, w = x.shape
-    where = generator.device
-    if padding:
-        padded = nn.functional.pad(x, (padding,) * 4)
-        oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=where)
-        ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=where)
-        rows = (oy[:, None] + torch.arange(h, device=where))[:, None, :, None].to(x.device)
-        cols = (ox[:, None] + torch.arange(w, device=where))[:, None, None, :].to(x.device)
-        x = padded[torch.arange(n, device=x.device)[:, None, None, None],
-                   torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
-    if flip:
-        mask = (torch.rand(n, generator=generator, device=where) < 0.5).to(x.device)
-        x = torch.where(mask[:, None, None, None], x.flip(3), x)
-    return x
+augment = augment_batch  # the training transform (crops and flips on the batch)
 
 
 def proximal(model: nn.Module, start: list[torch.Tensor]) -> torch.Tensor:
@@ -341,7 +325,7 @@ def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool 
     for _ in bar:
         total = torch.zeros((), device=device)
         for x, y in batches(dataset, recipe.batch_size, shuffle=True, generator=generator,
-                            device=device):
+                            device=device, augment=False):
             if recipe.augment:
                 x = augment(x, recipe.crop_padding, recipe.flip, crops)
             with autocast:

@@ -33,6 +33,10 @@ class ArrayDataset(Dataset):
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self._fingerprint: str | None = None
         self._resident: dict[str, ArrayDataset] = {}
+        #: (crop padding, flip) applied to the shuffled (training) passes of :func:`batches`;
+        #: None: plain images. Set by :meth:`with_augmentation` (unlearning on D_r / D_f with
+        #: the training transform, as the Unlearn-Sparse code does); never to evaluation.
+        self.augmentation: tuple[int, bool] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -62,6 +66,7 @@ class ArrayDataset(Dataset):
                                  self.fine_labels.to(device))
             moved.mean, moved.std = self.mean.to(device), self.std.to(device)
             moved._fingerprint = self.fingerprint
+            moved.augmentation = self.augmentation
             self._resident[key] = moved
         return self._resident[key]
 
@@ -71,6 +76,15 @@ class ArrayDataset(Dataset):
             self.images[index], self.labels[index], self.mean.flatten().tolist(),
             self.std.flatten().tolist(), self.fine_labels[index],
         )
+
+    def with_augmentation(self, padding: int = 4, flip: bool = True) -> "ArrayDataset":
+        """The same samples, with random crops (``padding``) and flips on every shuffled pass
+        of :func:`batches` (the training transform while unlearning); evaluation, which never
+        shuffles, still sees plain images."""
+        out = ArrayDataset(self.images, self.labels, self.mean.flatten().tolist(),
+                           self.std.flatten().tolist(), self.fine_labels)
+        out._fingerprint, out.augmentation = self._fingerprint, (int(padding), bool(flip))
+        return out
 
     def relabel(self, labels: torch.Tensor) -> "ArrayDataset":
         """The same images with other labels (fine labels kept)."""
@@ -159,10 +173,13 @@ def batches(
     generator: torch.Generator | None = None,
     drop_last: bool = False,
     device: torch.device | str | None = None,
+    augment: bool = True,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(x, y)`` mini-batches (on ``device`` when given); shuffling is reproducible
     through ``generator`` (a CPU generator). An :class:`ArrayDataset` is made resident on
-    ``device`` (:meth:`ArrayDataset.on`), so its batches are cut and normalised there."""
+    ``device`` (:meth:`ArrayDataset.on`), so its batches are cut and normalised there. A shuffled
+    pass over a dataset with an ``augmentation`` crops and flips each batch (draws from
+    ``generator``) unless ``augment`` is False (a training loop that augments by its recipe)."""
     n = len(dataset)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     if not isinstance(dataset, ArrayDataset):
@@ -175,8 +192,33 @@ def batches(
         dataset = dataset.on(device)
         order = order.to(dataset.images.device)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
+    transform = dataset.augmentation if shuffle and augment else None
+    draws = generator if generator is not None else torch.Generator().manual_seed(0)
     for start in range(0, stop, batch_size):
-        yield dataset.batch(order[start:start + batch_size])
+        x, y = dataset.batch(order[start:start + batch_size])
+        if transform is not None:
+            x = augment_batch(x, *transform, generator=draws)
+        yield x, y
+
+
+def augment_batch(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator
+                  ) -> torch.Tensor:
+    """Random crop with zero padding and random horizontal flip, per sample, on a batch tensor
+    (the draws come from ``generator``, on its device)."""
+    n, c, h, w = x.shape
+    where = generator.device
+    if padding:
+        padded = torch.nn.functional.pad(x, (padding,) * 4)
+        oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=where)
+        ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=where)
+        rows = (oy[:, None] + torch.arange(h, device=where))[:, None, :, None].to(x.device)
+        cols = (ox[:, None] + torch.arange(w, device=where))[:, None, None, :].to(x.device)
+        x = padded[torch.arange(n, device=x.device)[:, None, None, None],
+                   torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+    if flip:
+        mask = (torch.rand(n, generator=generator, device=where) < 0.5).to(x.device)
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    return x
 
 
 def _to(x: torch.Tensor, y: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -92,6 +92,7 @@ def make_task(
     canary_count: int | None = None,
     root: str | os.PathLike | None = None,
     download: bool | None = None,
+    unlearn_augment: bool = False,
 ) -> Task:
     """Build a :class:`Task`.
 
@@ -105,7 +106,9 @@ def make_task(
     the original trains on the modified set), ``confusion`` (labels of ``forget_size`` samples of ``confusion_classes`` swapped;
     forget = those samples). ``classes``/``train_per_class``/``test_per_class`` build the small
     class-subset protocol (the first ``classes`` classes or a list of class ids, relabelled
-    0..len-1; ``n`` images per class).
+    0..len-1; ``n`` images per class). ``unlearn_augment``: the methods see D_r and D_f with
+    the training transform (random crop with padding 4 and flip on every shuffled pass), as the
+    Unlearn-Sparse / SalUn code unlearns (DAU's protocol); evaluation always sees plain images.
     """
     check_choice("dataset", dataset, DATASETS)
     check_choice("scenario", scenario, SCENARIOS)
@@ -213,6 +216,9 @@ def make_task(
 
     train = make(images, labels, fine)
     retain_index = np.setdiff1d(np.arange(len(train)), forget)
+    retain_set, forget_set = train.subset(retain_index), train.subset(forget)
+    if unlearn_augment:
+        retain_set, forget_set = retain_set.with_augmentation(), forget_set.with_augmentation()
     if len(forget) == 0 or len(retain_index) == 0:
         raise UnlearnbookError(
             f"{scenario!r} on {dataset!r} leaves an empty {'forget' if len(forget) == 0 else 'retain'}"
@@ -221,8 +227,8 @@ def make_task(
     return Task(
         dataset=dataset, scenario=scenario, seed=seed, data_seed=data_seed,
         num_classes=num_classes, in_channels=images.shape[1], image_size=images.shape[2],
-        class_names=raw.class_names, train=train, retain=train.subset(retain_index),
-        forget=train.subset(forget), val=make(*val),
+        class_names=raw.class_names, train=train, retain=retain_set,
+        forget=forget_set, val=make(*val),
         test=make(raw.test_images, raw.test_labels, fine_test),
         forget_indices=np.asarray(forget, dtype=np.int64), source=raw.source,
         train_origin=origin, val_origin=val_index,
@@ -231,7 +237,7 @@ def make_task(
         params=dict(forget_size=forget_size, forget_fraction=forget_fraction,
                     canary_count=canary_count, confusion_classes=tuple(confusion_classes),
                     val_fraction=val_fraction, classes=classes, train_per_class=train_per_class,
-                    test_per_class=test_per_class),
+                    test_per_class=test_per_class, unlearn_augment=unlearn_augment),
     )
 
 

@@ -6,6 +6,7 @@ from torch import nn
 
 from ..data.dataset import batches, stratified_sample
 from ..device import device_of
+from ..metrics.core import accuracy, predict
 from . import common
 from .registry import register
 
@@ -52,11 +53,21 @@ def woodfisher_direction(model: nn.Module, task, vector: torch.Tensor, samples: 
     return k, torch.bincount(drawn.labels, minlength=task.num_classes)
 
 
+#: The step sizes IU tries when the profile fixes none (Unlearn-Sparse tunes α by grid search).
+ALPHA_GRID = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+
+
 @register("iu", needs=("labels",), deterministic=True)
-def iu(model: nn.Module, task, *, alpha: float = 10.0, samples: int = 1000,
-       batch_size: int = 256) -> nn.Module:
+def iu(model: nn.Module, task, *, alpha: float | None = None,
+       alpha_grid: tuple[float, ...] = ALPHA_GRID, ra_drop: float = 5.0,
+       ra_samples: int = 2000, samples: int = 1000, batch_size: int = 256) -> nn.Module:
     """theta <- theta + alpha * H^-1 v with v = g_f/n - g_r n_f/(n n_r) (n = n_f + n_r); the
-    inverse Hessian is WoodFisher's, estimated on ``samples`` retain samples."""
+    inverse Hessian is WoodFisher's, estimated on ``samples`` retain samples.
+
+    ``alpha`` None: the largest α of ``alpha_grid`` whose update keeps the accuracy on a seeded,
+    class-stratified sample of ``ra_samples`` retain images within ``ra_drop`` points of the
+    original's (the smallest α when none does); the grid, each α's accuracy and the winner are
+    in ``unlearn_info`` (``chosen`` reaches the results' hyper-parameters)."""
     model.eval()
     n_f, n_r = len(task.forget), len(task.retain)
     n = n_f + n_r
@@ -64,11 +75,30 @@ def iu(model: nn.Module, task, *, alpha: float = 10.0, samples: int = 1000,
     g_r = summed_gradient(model, task.retain, batch_size)
     v = g_f / n - g_r * n_f / (n * n_r)
     step, hessian_classes = woodfisher_direction(model, task, v, min(samples, n_r - 1))
-    with torch.no_grad():
-        offset = 0
-        for p in model.parameters():
-            p += alpha * step[offset:offset + p.numel()].view_as(p)
-            offset += p.numel()
-    model.unlearn_info = {"update_norm": float(alpha * step.norm()),
-                          "hessian_class_counts": hessian_classes.tolist()}
+    start = [p.detach().clone() for p in model.parameters()]
+
+    def apply(scale: float) -> None:
+        with torch.no_grad():
+            offset = 0
+            for p, p0 in zip(model.parameters(), start):
+                p.copy_(p0 + scale * step[offset:offset + p.numel()].view_as(p))
+                offset += p.numel()
+
+    info = {"hessian_class_counts": hessian_classes.tolist()}
+    if alpha is None:
+        check = task.retain.subset(stratified_sample(
+            task.retain.labels.numpy(), min(ra_samples, n_r), task.seed))
+        before = accuracy(*predict(model, check, batch_size))
+        accuracies = {}
+        for scale in sorted(alpha_grid):
+            apply(scale)
+            accuracies[scale] = accuracy(*predict(model, check, batch_size))
+        kept = [a for a, acc in accuracies.items() if acc >= before - ra_drop]
+        alpha = max(kept) if kept else min(accuracies)
+        info.update(alpha_grid=list(accuracies), grid_retain_acc=list(accuracies.values()),
+                    original_retain_acc=before, chosen={"alpha": alpha})
+    apply(alpha)
+    info["update_norm"] = float(alpha * step.norm())
+    model.unlearn_info = info
     return model
+

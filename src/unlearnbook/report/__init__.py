@@ -4,8 +4,8 @@ so a new paper is a new file, nothing else."""
 import importlib
 import pkgutil
 
-from .core import (BookData, Claim, Item, PaperReport, SettingCheck, Verdict, aggregate, collect,
-                   figure, find_item, html_table, paper_report, papers, prepare_book,
+from .core import (BookData, Claim, Item, PaperReport, Regime, SettingCheck, Verdict, aggregate,
+                   collect, figure, find_item, html_table, paper_report, papers, prepare_book,
                    register_paper, reported, show, stacked, table, table_frame, verdict,
                    verdict_summary)
 
@@ -13,7 +13,8 @@ for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _module.name != "core":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["BookData", "Claim", "Item", "PaperReport", "SettingCheck", "Verdict", "aggregate",
+__all__ = ["BookData", "Claim", "Item", "PaperReport", "Regime", "SettingCheck", "Verdict",
+           "aggregate",
            "collect", "figure", "find_item", "html_table", "paper_report", "papers",
            "prepare_book", "register_paper", "reported", "show", "stacked", "table", "table_frame",
            "verdict", "verdict_summary"]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plots
-from .core import (TABLE_STYLES, BookData, Claim, Item, PaperReport, SettingCheck,
+from .core import (TABLE_STYLES, BookData, Claim, Item, PaperReport, Regime, SettingCheck,
                    register_paper)
 
 METHODS = ("original", "finetune", "neggrad_plus", "cfk", "euk", "badteacher", "scrub", "scrub_r",
@@ -73,25 +73,35 @@ def near_retrain(limit: float = 1.5):
 
 
 def mia_near_chance(limit: float = 5.0):
-    """A1 (T4): |MIA_AdaProb − 50| ≤ ``limit`` and AdaProb at least as close to 50 as SCRUB."""
+    """A1 (T4), two atomic checks per setting: |MIA_AdaProb − 50| ≤ ``limit`` ("near chance"),
+    and AdaProb at least as close to 50 as SCRUB ("as private as SCRUB")."""
     def check(frame: pd.DataFrame) -> list[SettingCheck]:
         checks = []
         for name, table in _settings(frame):
             if "MIA" not in table or "adaprob" not in table.index:
                 continue
-            ours = abs(table.loc["adaprob", "MIA"] - 50)
-            rival = abs(table.loc["scrub", "MIA"] - 50) if "scrub" in table.index else np.inf
-            effect = float(min(limit - ours, rival - ours))
-            checks.append(SettingCheck(name, effect >= 0, effect, _std(frame, "adaprob", "MIA"),
-                                       f"MIA AdaProb {table.loc['adaprob', 'MIA']:.1f}"
-                                       + (f", SCRUB {table.loc['scrub', 'MIA']:.1f}"
-                                          if np.isfinite(rival) else "")))
+            mia, spread = table.loc["adaprob", "MIA"], _std(frame, "adaprob", "MIA")
+            ours = abs(mia - 50)
+            checks.append(SettingCheck(f"{name} · near 50", ours <= limit, float(limit - ours),
+                                       spread, f"MIA AdaProb {mia:.1f}"))
+            if "scrub" in table.index:
+                rival = abs(table.loc["scrub", "MIA"] - 50)
+                checks.append(SettingCheck(
+                    f"{name} · vs SCRUB", rival >= ours, float(rival - ours),
+                    max(spread, _std(frame, "scrub", "MIA")),
+                    f"MIA AdaProb {mia:.1f}, SCRUB {table.loc['scrub', 'MIA']:.1f}"))
         return checks
     return check
 
 
+#: One retain sample of the CIFAR-5 protocol in points: 100 / (5 × 100 − 25) retained images.
+ONE_RETAIN_SAMPLE = 100 / 475
+
+
 def lambda_trade_off(frame: pd.DataFrame) -> list[SettingCheck]:
-    """A6 (T5): retain error non-increasing in λ and forget error at λ = 1 above λ = 4."""
+    """A6 (T5): the retain error never rises with λ by more than one retain sample or the seed
+    spread (whichever is larger) and the forget error at λ = 1 is above λ = 4's. With fewer
+    than two seeds (a ``n`` column below 2) the spread is unknown: the check is uncertain."""
     checks = []
     for name, table in _settings(frame):
         present = [l for l in LAMBDAS if l in table.index]
@@ -99,9 +109,13 @@ def lambda_trade_off(frame: pd.DataFrame) -> list[SettingCheck]:
             continue
         retain = table.loc[present, "retain_err"].to_numpy()
         rises = float(np.max(np.diff(retain), initial=0.0))
+        spread = max((_std(frame, l, "retain_err") for l in present), default=0.0)
+        allowed = max(ONE_RETAIN_SAMPLE, spread)
         drop = float(table.loc[present[0], "forget_err"] - table.loc[present[-1], "forget_err"])
-        effect = min(drop, -rises)
-        checks.append(SettingCheck(name, rises <= 0 and drop > 0, effect, 0.0,
+        effect = min(drop, allowed - rises)
+        runs = frame["n"].min() if "n" in frame and frame["n"].notna().any() else 2
+        checks.append(SettingCheck(name, rises <= allowed and drop > 0, effect,
+                                   float("inf") if runs < 2 else 0.0,
                                    "retain error " + " → ".join(f"{v:.2f}" for v in retain)
                                    + "; forget error " + " → ".join(
                                        f"{v:.1f}" for v in table.loc[present, "forget_err"])))
@@ -209,30 +223,38 @@ REPORT = register_paper(PaperReport(
     labels=("retrain",) + METHODS + SMALL_SCALE_ONLY,
     headline=ERRORS,
     relabel={"arch_key": ARCHS},
+    # The paper's original and Retrain errors (Table 2, ALL-CNN, CIFAR-10 selective): test
+    # 16.7%, retain 0% for both, forget 0% (original) and 26.7% (Retrain).
+    regime=Regime(labels=("original", "retrain"), metrics=ERRORS, tolerance=10.0,
+                  why="10 points: well inside the 26.7-point forget error gap between the "
+                      "paper's original and Retrain, which every claim of the paper is about",
+                  item="ADA-T2", select={"target": ["cifar10 selective"]},
+                  forget_metrics=("forget_err", "MIA")),
     items=(
         Item("ADA-F1", "the method", figure=lambda data, item: plots.adaprob_schematic()),
         Item("ADA-T1", "KL to Retrain on forget-set inputs", {"group": ["small", "large"]},
              ("kl_forget",), rows=SETTING, labels=("adaprob", "scrub"),
              claim=Claim("AdaProb's outputs on D_f are at least as close to Retrain's as SCRUB's "
                          "(KL within 0.1 of SCRUB's or lower).",
-                         kl_at_most_scrub("kl_forget", 0.1))),
+                         kl_at_most_scrub("kl_forget", 0.1), units="nats")),
         Item("ADA-T2", "privacy task: ALL-CNN, selective", {"group": ["large"],
                                                             "target": ["cifar10 selective"],
                                                             "arch_key": ["ac"]},
              ERRORS, rows=("target",), labels=("retrain",) + METHODS,
              claim=Claim("AdaProb's test, retain and forget errors are nearly identical to "
-                         "Retrain's (within 1.5 points).", near_retrain())),
+                         "Retrain's (within 1.5 points).", near_retrain(), forgetting=True)),
         Item("ADA-T3", "KL to Retrain on test-set inputs", {"group": ["small", "large"]},
              ("kl_test",), rows=SETTING, labels=("adaprob", "scrub"),
              claim=Claim("AdaProb's outputs on the test set are closer to Retrain's than "
-                         "SCRUB's.", kl_at_most_scrub("kl_test", 0.0))),
+                         "SCRUB's.", kl_at_most_scrub("kl_test", 0.0), units="nats")),
         Item("ADA-T4", "membership inference (loss attack), large scale", {"group": ["large"]},
              ("MIA",), rows=SETTING, labels=("retrain",) + METHODS,
              claim=Claim("AdaProb's MIA accuracy is near 50% (within 5 points) and at least as "
-                         "close to 50% as SCRUB's.", mia_near_chance())),
+                         "close to 50% as SCRUB's.", mia_near_chance(), forgetting=True)),
         Item("ADA-T5", "ablation of λ (small scale, ResNet)", {"group": ["lambda"]},
              ("retain_err", "forget_err"), rows=("target",), labels=LAMBDAS,
-             claim=Claim("A larger λ lowers the retain error at a cost in forget error.",
+             claim=Claim("A larger λ lowers the retain error at a cost in forget error (a rise "
+                         "of at most one retain sample or the seed spread; two seeds at least).",
                          lambda_trade_off)),
         Item("ADA-T6", "pre-training hyper-parameters", render=recipe_table),
         Item("ADA-T7", "training hyper-parameters", render=recipe_table),
@@ -240,7 +262,9 @@ REPORT = register_paper(PaperReport(
         Item("ADA-F3", "t-SNE of outputs on the forget set", figure=outputs_figure("forget")),
         Item("ADA-F4", "unlearning time", {"group": ["small", "large"]}, ("time_s",),
              rows=SETTING, labels=("retrain", "scrub", "adaprob"), figure=time_figure,
-             claim=Claim("AdaProb takes less than half of SCRUB's time.", half_of_scrub)),
+             claim=Claim("AdaProb takes less than half of SCRUB's time (its time is set by the "
+                         "weight-update budget the profile gives it, so this checks that budget "
+                         "as much as the method).", half_of_scrub, units="ratio")),
         Item("ADA-X1", "CIFAR-100, one class (Sec. 5.6)", {"group": ["cifar100"]},
              ("forget_err", "retain_err"), rows=SETTING, labels=("scrub", "adaprob"),
              claim=Claim("On a CIFAR-100 class AdaProb's forget error exceeds SCRUB's by far "

@@ -8,9 +8,10 @@ here knows a paper by name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,26 +36,63 @@ class SettingCheck:
     """A claim checked in one setting (e.g. one architecture and target).
 
     ``effect``: the margin in points by which the claim holds (> 0) or fails (< 0); ``spread``:
-    the largest standard deviation among the numbers the check read."""
+    the largest standard deviation among the numbers the check read; ``noise``: the sampling
+    noise of those numbers (the verdict sets it from the binomial error on D_f, for checks whose
+    margin is in accuracy points: ``sampled``)."""
 
     setting: str
     holds: bool
     effect: float
     spread: float = 0.0
     detail: str = ""
+    noise: float = 0.0
+    sampled: bool = True
+
+    @property
+    def noise_level(self) -> float:
+        """The larger of the seed spread and the sampling noise (binomial error)."""
+        return max(self.spread, self.noise)
 
     @property
     def uncertain(self) -> bool:
-        """The spread over seeds is larger than the effect: the outcome may flip with seeds."""
-        return self.spread > abs(self.effect)
+        """The margin lies inside the noise: the outcome may flip with seeds or samples."""
+        return self.noise_level > abs(self.effect)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim of the paper and its check on aggregated numbers (mean, std per setting)."""
+    """A claim of the paper and its check on aggregated numbers (mean, std per setting).
+
+    ``forgetting``: a claim that the method forgets (the null-effect guard applies: a method that
+    left the original's forget-side metrics unchanged cannot replicate it); ``units``: "points"
+    when the checks' margins are accuracy points (then the binomial error is their noise floor),
+    else e.g. "count"; ``method``: the label the claim is about (default: the paper's method)."""
 
     text: str
     check: Callable[[pd.DataFrame], list[SettingCheck]]
+    forgetting: bool = False
+    units: str = "points"
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class Regime:
+    """The paper's regime: its reference models (``labels``, e.g. the original and the oracle) on
+    ``metrics`` (accuracy-like, in points) as the paper printed them in item ``item`` (None: the
+    checked item itself), or as ``declared`` from the paper's text ((label, metric, value);
+    shown as declared). A run whose reference models sit more than ``tolerance`` points away is
+    not testable (``why`` justifies the tolerance). ``forget_metrics``: the metrics that say
+    whether a method forgot (the null-effect guard). ``select`` restricts the paper's rows
+    (column -> allowed values) to the setting that defines the regime."""
+
+    labels: tuple[str, ...]
+    metrics: tuple[str, ...]
+    tolerance: float = 10.0
+    why: str = ""
+    item: str | None = None
+    declared: tuple[tuple[str, str, float], ...] = ()
+    forget_metrics: tuple[str, ...] = ()
+    select: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +133,7 @@ class PaperReport:
     relabel: dict = field(default_factory=dict)
     reported_numbers: bool = True
     position: int = 50  # the book's order of papers (the cross-paper chapter last)
+    regime: Regime | None = None
 
 
 _PAPERS: dict[str, PaperReport] = {}
@@ -135,9 +174,18 @@ def find_item(item_id: str) -> tuple[PaperReport, Item]:
 def collect(results: str | os.PathLike, profile: str, paper: str | None = None) -> pd.DataFrame:
     """Concatenate ``results.csv`` of every finished run (its ``run.json`` present)."""
     root = Path(results) / profile
-    frames = [pd.read_csv(marker.parent / "results.csv")
+    frames = [pd.read_csv(marker.parent / "results.csv").assign(
+                  n_forget=forget_count(marker.parent))
               for marker in sorted(root.glob(f"{paper or '*'}/*/{RECORD}"))]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
+
+
+def forget_count(folder: Path) -> float:
+    """|D_f| of a finished run (from its ``forget_set.json``; NaN when it has none)."""
+    path = folder / "forget_set.json"
+    if not path.exists():
+        return float("nan")
+    return float(len(json.loads(path.read_text()).get("forget_indices", [])))
 
 
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
@@ -150,6 +198,8 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     grouped = frame.groupby(KEYS, sort=False, dropna=False)
     out = grouped["value"].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
     out["seconds"] = grouped["seconds"].mean()
+    if "n_forget" in frame:
+        out["n_forget"] = grouped["n_forget"].mean()
     return out.reset_index()
 
 
@@ -406,67 +456,270 @@ def figure(data: BookData, item_id: str):
 
 # --- verdicts -----------------------------------------------------------------------------------
 
-STATUSES = ("replicated", "partly replicated", "not replicated", "not testable at this scale")
+STATUSES = ("replicated", "partly replicated", "not replicated", "uncertain",
+            "not testable at this scale")
+REPLICATED, PARTLY, NOT_REPLICATED, UNCERTAIN, NOT_TESTABLE = STATUSES
+
+
+def binomial_se(percent: float, n: float) -> float:
+    """The standard error, in points, of an accuracy of ``percent`` measured on ``n`` samples:
+    100·sqrt(p(1 − p)/n)."""
+    if not n or pd.isna(n) or pd.isna(percent):
+        return 0.0
+    p = min(max(percent / 100.0, 0.0), 1.0)
+    return 100.0 * math.sqrt(p * (1.0 - p) / n)
+
+
+def status_of(checks: list[SettingCheck]) -> str:
+    """A claim's status from its atomic checks: replicated when every check holds beyond its
+    noise; uncertain when none fails beyond its noise but some margin lies inside it; partly
+    when some hold and some fail beyond the noise; not replicated when none holds beyond it."""
+    if not checks:
+        return NOT_TESTABLE
+    held = [c for c in checks if c.holds and not c.uncertain]
+    failed = [c for c in checks if not c.holds and not c.uncertain]
+    if failed:
+        return PARTLY if held else NOT_REPLICATED
+    return UNCERTAIN if any(c.uncertain for c in checks) else REPLICATED
+
+
+def _summary(checks: list[SettingCheck]) -> tuple[str, str]:
+    """The status of ``checks`` and a sentence naming the failing and the uncertain ones."""
+    status = status_of(checks)
+    if not checks:
+        return status, ""
+    held = [c for c in checks if c.holds]
+    detail = f"Holds in {len(held)} of {len(checks)} settings."
+    failed = [c for c in checks if not c.holds]
+    if failed:
+        detail += " Fails at " + "; ".join(
+            f"{c.setting}{f' ({c.detail})' if c.detail else ''}" for c in failed) + "."
+    shaky = [c for c in checks if c.uncertain]
+    if shaky:
+        detail += (" Inside the noise at " + "; ".join(
+            f"{c.setting} (margin {c.effect:+.2f} vs noise {c.noise_level:.2f})"
+            if math.isfinite(c.noise_level) else f"{c.setting} (one run)" for c in shaky)
+            + ", so those outcomes may flip with other seeds or samples.")
+    return status, detail
+
+
+@dataclass(frozen=True)
+class RegimeCheck:
+    """How far our reference models are from the paper's: ``gap`` (largest absolute difference
+    in points, None when nothing could be compared) and the numbers that decide it."""
+
+    gap: float | None
+    ours: str = ""
+    theirs: str = ""
+    note: str = ""
+
+    def outside(self, tolerance: float) -> bool:
+        return self.gap is not None and self.gap > tolerance
+
+    @property
+    def pair(self) -> str:
+        if self.gap is None:
+            return self.note or "regime not measured"
+        return f"ours: {self.ours}; paper: {self.theirs}"
+
+
+def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeCheck:
+    """Our reference models (the paper module's :class:`Regime` labels, e.g. the original) on
+    the regime metrics, beside the paper's printed ones (same setting where the paper has it,
+    else the paper's mean over its settings; or the values the regime declares from the text):
+    the largest gap decides whether our run was in the paper's regime."""
+    regime = report.regime
+    if regime is None:
+        return RegimeCheck(None, note="the paper module declares no regime")
+    ours = data.aggregate[data.aggregate["paper"] == report.name]
+    for column, allowed in item.select.items():
+        ours = ours[ours[column].isin(allowed)]
+    ours = ours[ours["label"].isin(regime.labels) & ours["metric"].isin(regime.metrics)]
+    theirs = reported(report.name, data.book_dir)
+    theirs = theirs[theirs["item"] == (regime.item or item.id)]
+    theirs = theirs[theirs["label"].isin(regime.labels) & theirs["metric"].isin(regime.metrics)]
+    for column, allowed in regime.select.items():
+        theirs = theirs[theirs[column].isin(allowed)]
+    declared = {(label, metric): value for label, metric, value in regime.declared}
+    if ours.empty:
+        return RegimeCheck(None, note="our runs of this item did not score the reference "
+                                      f"models ({', '.join(regime.labels)}) on "
+                                      f"{', '.join(regime.metrics)}")
+    compared: list[tuple[float, str, str]] = []
+    for (label, metric), part in ours.groupby(["label", "metric"], sort=False):
+        printed = theirs[(theirs["label"] == label) & (theirs["metric"] == metric)]
+        same = printed
+        for column in item.rows:
+            if column in printed and column in part and part[column].nunique() == 1:
+                same = same[same[column] == part[column].iloc[0]]
+        source = same if not same.empty else printed
+        if source.empty and (label, metric) not in declared:
+            continue
+        paper_value = float(source["mean"].mean()) if not source.empty else declared[(label, metric)]
+        ours_value = float(part["mean"].mean())
+        compared.append((abs(ours_value - paper_value), f"{label} {metric} {ours_value:.1f}",
+                         f"{paper_value:.1f}" + ("" if not source.empty else " (declared)")))
+    if not compared:
+        return RegimeCheck(None, note="the paper prints none of our reference numbers")
+    shown = sorted(compared, reverse=True)[:3]  # the largest gaps decide
+    return RegimeCheck(shown[0][0], ", ".join(c[1] for c in shown),
+                       ", ".join(c[2] for c in shown))
+
+
+def null_effect(data: "BookData", report: PaperReport, item: Item, method: str) -> str:
+    """A sentence when ``method`` left every forget-side metric of the regime where the original
+    model had it (within the larger of its seed spread, the binomial error and half a point),
+    else ""."""
+    regime = report.regime
+    if regime is None or not regime.forget_metrics:
+        return ""
+    ours = data.aggregate[data.aggregate["paper"] == report.name]
+    for column, allowed in item.select.items():
+        ours = ours[ours[column].isin(allowed)]
+    keys = [c for c in item.rows if c in ours]
+    sentences = []
+    for setting, part in (ours.groupby(keys, sort=False, dropna=False) if keys else [((), ours)]):
+        values = part.set_index(["label", "metric"])
+        moved, compared = False, []
+        for metric in regime.forget_metrics:
+            if (method, metric) not in values.index or ("original", metric) not in values.index:
+                continue
+            mine, base = values.loc[(method, metric)], values.loc[("original", metric)]
+            mine = mine.iloc[0] if isinstance(mine, pd.DataFrame) else mine
+            base = base.iloc[0] if isinstance(base, pd.DataFrame) else base
+            noise = max(0.5, float(pd.Series([mine["std"], base["std"]]).fillna(0).max()),
+                        binomial_se(float(base["mean"]), float(base.get("n_forget", float("nan")))))
+            compared.append(f"{metric} {mine['mean']:.1f} vs original {base['mean']:.1f}")
+            moved |= abs(float(mine["mean"]) - float(base["mean"])) > noise
+        if compared and not moved:
+            name = " · ".join(map(str, setting if isinstance(setting, tuple) else (setting,)))
+            sentences.append(f"{name}: {', '.join(compared)}")
+    if not sentences:
+        return ""
+    return (f"The method changed nothing here: its forget-side metrics equal the original "
+            f"model's within noise ({'; '.join(sentences)}).")
+
+
+def noise_floor(data: "BookData", report: PaperReport, item: Item, method: str) -> float:
+    """The binomial standard error, in points, of the method's accuracy on D_f (the first of
+    the regime's forget-side metrics it was scored on, on |D_f| samples; the worst case p = ½
+    when it has none): the least a margin must exceed to mean anything with one seed."""
+    regime = report.regime
+    ours = data.ours(report.name, item)
+    if ours.empty or "n_forget" not in ours or ours["n_forget"].isna().all():
+        return 0.0
+    n = float(ours["n_forget"].min())
+    for metric in (regime.forget_metrics if regime else ()):
+        rows = ours[(ours["label"] == method) & (ours["metric"] == metric)]
+        if not rows.empty:
+            return max(binomial_se(float(m), n) for m in rows["mean"])
+    return binomial_se(50.0, n)
 
 
 @dataclass
 class Verdict:
-    """A claim's verdict on one item: its status and what fails."""
+    """A claim's verdict on one item: its status on our numbers and on the paper's, the regime
+    pair, and what decided it (``why``: one line for the intro's table)."""
 
     item: str
     claim: str
     status: str
     detail: str
     paper_check: str
+    paper_status: str = ""
+    regime: str = ""
+    why: str = ""
 
     def markdown(self) -> str:
-        return (f"**Verdict: {self.status}.** Claim: {self.claim} {self.detail} "
+        regime = f" Regime ({self.regime})." if self.regime else ""
+        return (f"**Verdict: {self.status}.** Claim: {self.claim} {self.detail}{regime} "
                 f"{self.paper_check}").strip()
 
 
-def _summary(checks: list[SettingCheck]) -> tuple[str, str]:
-    if not checks:
-        return STATUSES[3], ""
-    held = [c for c in checks if c.holds]
-    status = STATUSES[0] if len(held) == len(checks) else STATUSES[2] if not held else STATUSES[1]
-    detail = f"Holds in {len(held)} of {len(checks)} settings."
-    failed = [c for c in checks if not c.holds]
-    if failed:
-        detail += " Fails at " + "; ".join(
-            f"{c.setting}{f' ({c.detail})' if c.detail else ''}" for c in failed) + "."
-    shaky = [c.setting for c in checks if c.uncertain]
-    if shaky:
-        detail += (" The spread over seeds exceeds the effect at " + ", ".join(shaky)
-                   + ", so those outcomes may flip with other seeds.")
-    return status, detail
+def _setting_names(checks: list[SettingCheck]) -> set[str]:
+    return {c.setting for c in checks}
 
 
 def verdict(data: BookData, item_id: str) -> Verdict:
-    """Check the item's claim on our numbers (and, for context, on the paper's)."""
+    """The item's claim checked on our numbers and on the paper's printed ones, through five
+    gates: settings where the paper's own numbers fail the rule are not counted against us; a
+    run outside the paper's regime is not testable; a method that changed nothing does not
+    replicate a forgetting claim; a margin inside the noise is uncertain; composite claims are
+    atomic checks, so a claim can be partly replicated."""
     report, item = find_item(item_id)
-    if item.claim is None:
+    claim = item.claim
+    if claim is None:
         raise UnlearnbookError(f"item {item_id!r} states no claim; allowed: an item with one")
+    method = claim.method or report.method
+    theirs = data.paper(report.name, item)
+    paper_checks = claim.check(theirs) if not theirs.empty else []
+    paper_status = status_of(paper_checks) if paper_checks else ""
+    unsupported = {c.setting for c in paper_checks if not c.holds}
+    paper_check = (f"On the paper's own printed numbers the rule holds in "
+                   f"{sum(c.holds for c in paper_checks)} of {len(paper_checks)} settings"
+                   + (f" (not at {', '.join(sorted(unsupported))})" if unsupported else "")
+                   + "." if paper_checks else "")
     ours = data.ours(report.name, item)
-    status, detail = _summary(item.claim.check(ours) if not ours.empty else [])
+    checks = claim.check(ours) if not ours.empty else []
+    if claim.units == "points" and checks:
+        floor = noise_floor(data, report, item, method)
+        checks = [replace(c, noise=max(c.noise, floor)) if c.sampled else c for c in checks]
+    elif checks and int(ours["n"].max()) < 2:  # one run, and no sampling model for these units
+        checks = [replace(c, noise=math.inf, detail=f"{c.detail}; one run, and no noise model "
+                                                    f"for {claim.units}: uncertain")
+                  for c in checks]
+    excluded = [c for c in checks if not c.holds and c.setting in unsupported]
+    counted = [c for c in checks if c not in excluded]
+    status, detail = _summary(counted)
+    if excluded:
+        detail += (" Not counted against the method: "
+                   + "; ".join(c.setting for c in excluded)
+                   + " (the paper's own numbers do not support the claim there either).")
+    regime = regime_check(data, report, item) if checks else RegimeCheck(None)
+    tolerance = report.regime.tolerance if report.regime else 0.0
+    changed_nothing = null_effect(data, report, item, method) if claim.forgetting else ""
     planned, unfinished = data.unfinished(report.name, item)
     pending = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
                f"{len(unfinished)} {'has' if len(unfinished) == 1 else 'have'} not finished in "
                f"this build yet ({', '.join(unfinished)}).")
+    if checks and regime.outside(tolerance):
+        status = NOT_TESTABLE
+        detail = (f"Our reference models are {regime.gap:.1f} points from the paper's, beyond "
+                  f"the {tolerance:g}-point tolerance, so this scale cannot test the claim "
+                  f"(our outcome would have been: {status_of(counted)}).")
+        why = f"outside the regime: {regime.pair}"
+    elif checks and changed_nothing:
+        status, detail = NOT_REPLICATED, changed_nothing
+        why = changed_nothing
+    else:
+        why = _why(counted, excluded)
     if unfinished:  # a verdict on the finished runs only (or on none) names the missing ones
-        detail = pending if status == STATUSES[3] else f"{detail} {pending}"
-    elif status == STATUSES[3]:
+        detail = pending if not checks else f"{detail} {pending}"
+        why = why or f"{len(unfinished)} planned run(s) not finished"
+    elif not checks:
         detail = item.unavailable or (f"The `{data.profile}` profile does not run the settings "
                                       "of this item.")
-    theirs = data.paper(report.name, item)
-    paper_checks = item.claim.check(theirs) if not theirs.empty else []
-    paper_check = (f"(On the paper's own printed numbers the check holds in "
-                   f"{sum(c.holds for c in paper_checks)} of {len(paper_checks)} settings.)"
-                   if paper_checks else "")
-    return Verdict(item.id, item.claim.text, status, detail, paper_check)
+        why = "no run of ours in this build"
+    return Verdict(item.id, claim.text, status, detail, paper_check, paper_status,
+                   regime.pair if checks else "", why)
+
+
+def _why(counted: list[SettingCheck], excluded: list[SettingCheck]) -> str:
+    """One line naming the deciding check: the failing one with the largest shortfall, else the
+    one with the smallest margin."""
+    if not counted:
+        return "every setting is one the paper's own numbers do not support" if excluded else ""
+    failed = [c for c in counted if not c.holds]
+    deciding = min(failed or counted, key=lambda c: c.effect)
+    noise = (f", noise {deciding.noise_level:.2f}" if math.isfinite(deciding.noise_level)
+             else ", one run") if deciding.noise_level else ""
+    return (f"{deciding.setting}: {deciding.detail or 'margin'} (margin {deciding.effect:+.2f}"
+            f"{noise})")
 
 
 def verdict_summary(data: BookData) -> pd.DataFrame:
-    """Every claim of every paper: item (as a link), claim, verdict, profile."""
+    """Every claim of every paper: item (as a link), claim, our verdict, the verdict on the
+    paper's own numbers, and why (the deciding numbers and the regime pair)."""
     rows = []
     for report in _PAPERS.values():
         for item in report.items:
@@ -475,7 +728,9 @@ def verdict_summary(data: BookData) -> pd.DataFrame:
             found = verdict(data, item.id)
             link = f'<a href="{report.name}.html#{item.id.lower()}">{item.id}</a>'
             rows.append({"item": link, "claim": item.claim.text, "verdict": found.status,
-                         "profile": data.profile})
+                         "on the paper's numbers": found.paper_status or MISSING,
+                         "why": found.why + (f" [regime: {found.regime}]" if found.regime
+                                             and "outside the regime" not in found.why else "")})
     return pd.DataFrame(rows)
 
 
@@ -593,7 +848,7 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     if not frame.empty:  # runs the profile no longer has, or has with other parameters: out
         keep = [(p, r) in current for p, r in zip(frame["paper"], frame["run_id"])]
         frame = frame[keep]
-    finished = set(frame["run_id"]) if not frame.empty else set()
+    done = set(frame["run_id"]) if not frame.empty else set()
     agg = aggregate(frame)
     for report in _PAPERS.values():
         if report.derive is not None and not agg.empty:
@@ -603,7 +858,7 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     _gather_extras(results, spec["name"], frame, out)
     meta = {"profile": spec["name"], "description": spec.get("description", ""),
             "built": time.strftime("%Y-%m-%d %H:%M"), "papers": {},
-            "planned": {paper: [_planned_labels(run, finished) for run in runs]
+            "planned": {paper: [_planned_labels(run, done) for run in runs]
                         for paper, runs in plan.items()}}
     lines = []
     for paper in papers():

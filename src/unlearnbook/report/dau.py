@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import plots
-from .core import BookData, Claim, Item, PaperReport, SettingCheck, register_paper
+from .core import BookData, Claim, Item, PaperReport, Regime, SettingCheck, register_paper
 
 METRICS = ("UA", "MIA_efficacy", "RA", "TA")
 TABLE_METRICS = METRICS + ("avg_disparity", "runtime_min")
@@ -41,27 +41,34 @@ def _settings(frame: pd.DataFrame):
 
 
 def lowest_disparity(frame: pd.DataFrame, classwise: bool) -> list[SettingCheck]:
-    """Per (target, sparsity): DAU has the lowest average disparity of the methods other than
-    Retrain (and, class-wise, UA and MIA-efficacy within 1 point of Retrain's)."""
+    """Per (target, sparsity), atomic checks: DAU has the lowest average disparity of the
+    methods other than Retrain; class-wise also its UA and its MIA-efficacy each within 1 point
+    of Retrain's (three checks, so the claim can hold in part)."""
     checks = []
     for name, values in _settings(frame):
-        mean = values["mean"]
+        mean, std = values["mean"], values["std"].fillna(0.0)
         disparity = {label: v for (label, metric), v in mean.items()
-                     if metric == "avg_disparity" and label not in ("retrain", "dau_no_vss")}
+                     if metric == "avg_disparity" and label not in ("retrain", "dau_no_vss",
+                                                                    "original")}
         if "dau" not in disparity or len(disparity) < 2:
             continue
         rivals = {k: v for k, v in disparity.items() if k != "dau"}
         best_rival = min(rivals, key=rivals.get)
         effect = rivals[best_rival] - disparity["dau"]
-        detail = (f"DAU {disparity['dau']:.2f} vs {best_rival} {rivals[best_rival]:.2f}")
-        if classwise:
-            gaps = [abs(mean.get(("dau", m), float("nan")) - mean.get(("retrain", m), float("nan")))
-                    for m in ("UA", "MIA_efficacy")]
-            effect = min(effect, 1.0 - max(gaps))
-            detail += f"; UA/MIA-efficacy gaps to Retrain {gaps[0]:.1f}/{gaps[1]:.1f}"
-        std = values["std"].fillna(0.0)
         spread = float(max((std.get(("dau", m), 0.0) for m in METRICS), default=0.0))
-        checks.append(SettingCheck(name, effect >= 0, effect, spread, detail))
+        checks.append(SettingCheck(
+            f"{name} · lowest disparity", effect >= 0, effect, spread,
+            f"DAU {disparity['dau']:.2f} vs {best_rival} {rivals[best_rival]:.2f}"))
+        if classwise:
+            for metric in ("UA", "MIA_efficacy"):
+                if ("dau", metric) not in mean.index or ("retrain", metric) not in mean.index:
+                    continue
+                gap = abs(mean[("dau", metric)] - mean[("retrain", metric)])
+                checks.append(SettingCheck(
+                    f"{name} · {metric}", gap <= 1.0, 1.0 - gap,
+                    float(max(std.get(("dau", metric), 0.0), std.get(("retrain", metric), 0.0))),
+                    f"{metric} DAU {mean[('dau', metric)]:.1f} vs Retrain "
+                    f"{mean[('retrain', metric)]:.1f}"))
     return checks
 
 
@@ -106,9 +113,17 @@ def attack_figure(data: BookData, item: Item):
 
 
 RANDOM = Claim("DAU has the lowest average disparity to Retrain of all methods.",
-               lambda frame: lowest_disparity(frame, classwise=False))
+               lambda frame: lowest_disparity(frame, classwise=False), forgetting=True)
 CLASSWISE = Claim("DAU reaches Retrain's UA and MIA-efficacy (within 1 point) with the lowest "
-                  "average disparity.", lambda frame: lowest_disparity(frame, classwise=True))
+                  "average disparity.", lambda frame: lowest_disparity(frame, classwise=True),
+                  forgetting=True)
+#: The paper's Retrain (its tables print Retrain's RA, TA, UA for every setting): a ResNet-18
+#: that fits its retain set (RA ~100) and generalises (TA ~94.5 on CIFAR-10).
+REGIME = Regime(labels=("retrain", "original"), metrics=("RA", "TA", "UA"), tolerance=10.0,
+                why="10 points: twice the gap between the paper's own Retrain TA on CIFAR-10 "
+                    "random and class-wise forgetting, and well below the 30-point gaps of "
+                    "a model that did not fit its data",
+                forget_metrics=("UA", "MIA_efficacy"))
 NO_CIFAR100 = ("Neither the smoke profile (digits) nor the cpu profile runs CIFAR-100; the paper "
                "profile (GPU) does.")
 ROWS = ("target", "sparsity")
@@ -120,27 +135,28 @@ REPORT = register_paper(PaperReport(
     method="dau",
     competitor="ff",
     suite="dau",
-    labels=("retrain", "ft", "ga", "ff", "iu", "dau", "dau_no_vss"),
+    labels=("original", "retrain", "ft", "ga", "ff", "iu", "dau", "dau_no_vss"),
     headline=METRICS,
     derive=with_disparity,
+    regime=REGIME,
     relabel={"sparsity": {0.0: "dense", 0.95: "95% sparse"}},
     items=(
         Item("DAU-T1a", "CIFAR-10, random forgetting (10%)",
              {"group": ["random"], "target": ["cifar10"]}, TABLE_METRICS, ROWS,
-             ("retrain", "ft", "ga", "ff", "iu", "dau"), claim=RANDOM),
+             ("original", "retrain", "ft", "ga", "ff", "iu", "dau"), claim=RANDOM),
         Item("DAU-T1b", "CIFAR-10, class-wise forgetting",
              {"group": ["class"], "target": ["cifar10"]}, TABLE_METRICS, ROWS,
-             ("retrain", "ft", "ga", "ff", "iu", "dau"), claim=CLASSWISE),
+             ("original", "retrain", "ft", "ga", "ff", "iu", "dau"), claim=CLASSWISE),
         Item("DAU-T1c", "CIFAR-100, random forgetting (10%)",
              {"group": ["random"], "target": ["cifar100"]}, TABLE_METRICS, ROWS,
-             ("retrain", "ft", "ga", "ff", "iu", "dau"), claim=RANDOM, unavailable=NO_CIFAR100),
+             ("original", "retrain", "ft", "ga", "ff", "iu", "dau"), claim=RANDOM, unavailable=NO_CIFAR100),
         Item("DAU-T1d", "CIFAR-100, class-wise forgetting",
              {"group": ["class"], "target": ["cifar100"]}, TABLE_METRICS, ROWS,
-             ("retrain", "ft", "ga", "ff", "iu", "dau"), claim=CLASSWISE,
+             ("original", "retrain", "ft", "ga", "ff", "iu", "dau"), claim=CLASSWISE,
              unavailable=NO_CIFAR100),
         Item("DAU-T2", "ablation of the self-supervised term V_ss",
              {"group": ["random"]}, ("avg_disparity",) + METRICS, ROWS,
-             ("retrain", "dau", "dau_no_vss"),
+             ("original", "retrain", "dau", "dau_no_vss"),
              claim=Claim("V_ss lowers DAU's average disparity to Retrain.", vss_helps)),
         Item("DAU-F2", "robustness to four metric-based attacks", {"group": ["random", "class"]},
              ATTACKS, ROWS, figure=attack_figure),

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import plots
-from .core import BookData, Claim, Item, PaperReport, SettingCheck, register_paper, stacked
+from .core import (BookData, Claim, Item, PaperReport, Regime, SettingCheck, register_paper,
+                   stacked)
 
 METRICS = ("Dr", "Df", "MIA")
 SETTING = ("group", "arch_key", "target")
@@ -14,26 +15,34 @@ def _setting_name(values: tuple) -> str:
     return " · ".join(str(v) for v in values)
 
 
-def forgets_like_retrain(frame: pd.DataFrame, df_tolerance: float = 10.0,
-                         dr_drop: float = 3.0) -> list[SettingCheck]:
-    """Per setting: LFSSD's D_f within ``df_tolerance`` points of Retrain's and its D_r within
-    ``dr_drop`` points of the original model's. Retrain is the from-scratch oracle where the
-    frame has it, else the head-only retrain (the only one the paper printed)."""
+def forgets_like_retrain(frame: pd.DataFrame, tolerance: float = 10.0,
+                         dr_drop: float = 5.0) -> list[SettingCheck]:
+    """The paper's objective (§2: "maximise the D_r accuracy while having a low MIA score
+    similar to the retrain column"), as three atomic checks per setting: LFSSD's D_f and its
+    MIA within ``tolerance`` points of the oracle's, and its D_r within ``dr_drop`` points of the
+    original model's (5: the largest drop among the paper's own LFSSD rows is 3.5, T6 ResNet
+    baby). The oracle is the same kind on both sides: the from-scratch ``retrain`` where the
+    frame has it (ours), else the head-only ``retrain_head`` the paper prints."""
     checks = []
     for setting, part in frame.groupby(list(SETTING), sort=False):
         values = part.set_index(["label", "metric"])
         oracle = "retrain" if ("retrain", "Df") in values.index else "retrain_head"
-        needed = [("lfssd", "Df"), (oracle, "Df"), ("lfssd", "Dr"), ("original", "Dr")]
-        if not all(k in values.index for k in needed):
-            continue
         mean, std = values["mean"], values["std"].fillna(0.0)
-        df_gap = abs(mean[("lfssd", "Df")] - mean[(oracle, "Df")])
-        dr_loss = mean[("original", "Dr")] - mean[("lfssd", "Dr")]
-        effect = min(df_tolerance - df_gap, dr_drop - dr_loss)
-        checks.append(SettingCheck(
-            _setting_name(setting), effect >= 0, effect, float(max(std[k] for k in needed)),
-            f"D_f {mean[('lfssd', 'Df')]:.1f} vs {oracle} {mean[(oracle, 'Df')]:.1f}, "
-            f"D_r {mean[('lfssd', 'Dr')]:.1f} vs original {mean[('original', 'Dr')]:.1f}"))
+        name = _setting_name(setting)
+        for metric in ("Df", "MIA"):
+            needed = [("lfssd", metric), (oracle, metric)]
+            if all(k in mean.index for k in needed):
+                gap = abs(mean[needed[0]] - mean[needed[1]])
+                checks.append(SettingCheck(
+                    f"{name} · {metric}", gap <= tolerance, tolerance - gap,
+                    float(max(std[k] for k in needed)),
+                    f"{metric} {mean[needed[0]]:.1f} vs {oracle} {mean[needed[1]]:.1f}"))
+        needed = [("lfssd", "Dr"), ("original", "Dr")]
+        if all(k in mean.index for k in needed):
+            loss = mean[needed[1]] - mean[needed[0]]
+            checks.append(SettingCheck(
+                f"{name} · Dr", loss <= dr_drop, dr_drop - loss, float(max(std[k] for k in needed)),
+                f"D_r {mean[needed[0]]:.1f} vs original {mean[needed[1]]:.1f}"))
     return checks
 
 
@@ -68,10 +77,18 @@ def alpha_figure(data: BookData, item: Item):
     return plots.alpha_sweep(frame) if not frame.empty else None
 
 
-FORGETS = Claim("LFSSD's D_f accuracy is within 10 points of the retrained model's while its D_r "
-                "accuracy stays within 3 points of the original's.", forgets_like_retrain)
+FORGETS = Claim("LFSSD scores like the retrained model (D_f and MIA within 10 points of its) "
+                "while keeping D_r (within 5 points of the original's).", forgets_like_retrain,
+                forgetting=True)
 PLATEAU = Claim("A wide plateau of α forgets the class (D_f ≤ 5%) while D_r stays within 3 "
-                "points of the best.", wide_plateau)
+                "points of the best.", wide_plateau, units="count")
+#: The paper's ResNet-18 / ViT originals (its "baseline" rows): D_r and the forgotten data's
+#: accuracy before unlearning. 10 points: the spread of the paper's own original D_f accuracy
+#: over the five CIFAR-100 classes of its Table 4 is 15 points (70.5-85.9, ResNet-18), so a
+#: model within 10 points sits among the paper's; further off, it did not learn as the paper's.
+REGIME = Regime(labels=("original",), metrics=("Dr", "Df"), tolerance=10.0,
+                why="the paper's own original D_f spans 15 points across its CIFAR-100 classes",
+                forget_metrics=("Df", "MIA"))
 ROWS = ("arch_key", "target")
 
 REPORT = register_paper(PaperReport(
@@ -84,6 +101,7 @@ REPORT = register_paper(PaperReport(
     labels=("original", "retrain", "retrain_head", "finetune", "badteacher", "amnesiac", "ssd",
             "lfssd"),
     headline=METRICS,
+    regime=REGIME,
     items=(
         Item("LFSSD-T1", "headline: full class and sub-class 'lamp'",
              {"group": ["class", "subclass"], "target": ["lamp"]}, METRICS,

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from .. import plots
-from .core import (TABLE_STYLES, BookData, Claim, Item, PaperReport, SettingCheck,
+from .core import (TABLE_STYLES, BookData, Claim, Item, PaperReport, Regime, SettingCheck,
                    register_paper)
 
 METHODS = ("sure", "l1sparse", "scrub", "finetune", "badteacher", "be_plus", "bs_plus", "rl",
@@ -67,8 +67,10 @@ def smallest_gaps(metrics: tuple[str, ...], method: str = "sure"):
 
 
 def best_overall(frame: pd.DataFrame) -> list[SettingCheck]:
-    """S1 (T1): among SURE, L1Sparse, SCRUB and RL, SURE has the lowest mean of its four gaps
-    and is best on at least three of the four, for top-1 and for top-5."""
+    """S1 (T1): among SURE, L1Sparse, SCRUB and RL, two atomic checks per setting and statistic
+    (top-1, top-5): SURE has the lowest mean of its four gaps ("overall"), and SURE is best on
+    at least three of the four ("on most metrics"; effect: wins beyond what is needed, in gaps,
+    not points)."""
     checks = []
     for stat, metrics in (("top-1", GAPS), ("top-5", tuple(f"{m}_top5" for m in GAPS))):
         for target, table in _means(frame).groupby(level="target"):
@@ -80,37 +82,47 @@ def best_overall(frame: pd.DataFrame) -> list[SettingCheck]:
             mean = table.mean(axis=1)
             wins, needed = _wins(table), min(3, len(table.columns))
             effect = float(mean.drop("sure").min() - mean["sure"])
-            holds = effect >= 0 and wins >= needed
             checks.append(SettingCheck(
-                f"{target} {stat}", holds, effect, _spread(frame, ["sure"], metrics),
+                f"{target} {stat} · overall", effect >= 0, effect,
+                _spread(frame, ["sure"], metrics),
                 f"mean gap SURE {mean['sure']:.2f} vs best rival {mean.drop('sure').min():.2f} "
-                f"({mean.drop('sure').idxmin()}); SURE best on {wins} of {len(table.columns)} "
-                f"gaps, the claim needs {needed}"))
+                f"({mean.drop('sure').idxmin()})"))
+            checks.append(SettingCheck(
+                f"{target} {stat} · most metrics", wins >= needed, float(wins - needed + 0.5),
+                0.0, f"SURE best on {wins} of {len(table.columns)} gaps, the claim needs "
+                     f"{needed}", sampled=False))
     return checks
 
 
 def resolves_confusion(frame: pd.DataFrame) -> list[SettingCheck]:
-    """S2 (T2): SURE and L1Sparse have the two lowest retain + forget + test errors. A setting
-    where every model, the oracle included, has the same forget error (the original never learnt
-    the swapped labels: no model predicts them for 10% of D_f) is not tested."""
+    """S2 (T2): SURE and L1Sparse have the two lowest summed errors. The forget error enters as
+    its distance to the oracle's (the paper's criterion: behave like the oracle, which does not
+    predict the swapped labels; our ``forget_err`` is measured against them, so a model that
+    keeps the swaps scores 0 and would otherwise rank first). Without an oracle row (the
+    paper's printed table) the printed forget error enters as it is. A setting where every
+    model has the same forget error of 90 or more (no model learnt the swaps) is not tested."""
     checks = []
     for target, table in _means(frame).groupby(level="target"):
         table = table.droplevel("target")
         if "forget_err" in table and table["forget_err"].min() >= 90:
             continue
-        oracle = (f"; the oracle's forget_err is {table.loc['retrain', 'forget_err']:.1f}, and "
-                  "a model that keeps the swapped labels scores 0 there"
-                  if "retrain" in table.index else "")
-        table = table.drop(index="retrain", errors="ignore")
+        forget = table["forget_err"]
+        how = "forget error as printed"
+        if "retrain" in table.index:
+            reference = table.loc["retrain", "forget_err"]
+            forget = (forget - reference).abs()
+            how = f"forget error as distance to the oracle's {reference:.1f}"
+        table = table.drop(index=["retrain", "original"], errors="ignore")
         if not {"sure", "l1sparse"} <= set(table.index):
             continue
-        total = table[["retain_err", "forget_err", "test_err"]].sum(axis=1).sort_values()
+        total = (table["retain_err"] + forget.reindex(table.index) + table["test_err"]
+                 ).sort_values()
         pair = max(total["sure"], total["l1sparse"])
         rest = total.drop(["sure", "l1sparse"])
         effect = float(rest.min() - pair) if len(rest) else 0.0
         checks.append(SettingCheck(
-            target, effect >= 0, effect, 0.0,
-            "summed errors: " + ", ".join(f"{k} {v:.1f}" for k, v in total.items()) + oracle))
+            target, effect >= 0, effect, _spread(frame, ["sure", "l1sparse"], ["forget_err"]),
+            f"summed errors ({how}): " + ", ".join(f"{k} {v:.1f}" for k, v in total.items())))
     return checks
 
 
@@ -403,8 +415,16 @@ REPORT = register_paper(PaperReport(
     method="sure",
     competitor="l1sparse",
     suite="sure",
-    labels=("retrain",) + METHODS,
+    labels=("original", "retrain") + METHODS,
     headline=GAPS,
+    # The paper prints gaps only, never an absolute accuracy of its original or oracle; its
+    # ResNet-18 trains 150 epochs on CIFAR-10 (§4), which fits the training set. We declare
+    # that (RA ~100 for the oracle on D_r) and label it declared, not printed.
+    regime=Regime(labels=("retrain", "original"), metrics=("RA",), tolerance=10.0,
+                  why="10 points from a retain set the paper's 150-epoch ResNet-18 fits; the "
+                      "paper prints no absolute accuracy, so the 100 is declared, not printed",
+                  declared=(("retrain", "RA", 100.0), ("original", "RA", 100.0)),
+                  forget_metrics=("UA", "MIA_I")),
     items=(
         Item("SURE-F1", "the method", figure=lambda data, item: plots.sure_schematic()),
         Item("SURE-F2", "canaries: forget 1000 of which 50 scrambled",
@@ -412,12 +432,13 @@ REPORT = register_paper(PaperReport(
              labels=METHODS, figure=bars_figure(("dUA_in", "dUA_ood", "dRA", "dUtility")),
              claim=Claim("Canaries: SURE has the smallest gap on UA (in-distribution and "
                          "out-of-distribution parts), RA and Utility.",
-                         smallest_gaps(("dUA_in", "dUA_ood", "dRA", "dUtility")))),
+                         smallest_gaps(("dUA_in", "dUA_ood", "dRA", "dUtility")),
+                         forgetting=True)),
         Item("SURE-F3", "summary: normalised gaps per scenario",
              {"group": ["random", "partial", "class"]}, RADAR, labels=METHODS,
              figure=radar_figure,
              claim=Claim("SURE has the smallest normalised gap on most benchmarks and overall, "
-                         "in every scenario.", radar_summary)),
+                         "in every scenario.", radar_summary, units="normalised gap")),
         Item("SURE-F4", "stability: forget sizes 500, 100, 10 with the values tuned at 500",
              {"group": ["partial", "stability"]}, GAPS, labels=METHODS,
              figure=bars_figure(GAPS, row="target"),
@@ -429,21 +450,22 @@ REPORT = register_paper(PaperReport(
              figure=representation_figure,
              claim=Claim("Weight distance to the oracle tracks the error gap; SURE has the "
                          "lowest error gap, a top-2 weight distance and the smallest MIARS "
-                         "gaps.", representation)),
+                         "gaps.", representation, units="weight distance")),
         Item("SURE-F6", "t-SNE of penultimate embeddings (partial class, forget 10)",
              {"group": ["stability"], "target": ["size 10"]}, ("NNR", "dNNR"),
              labels=("retrain",) + METHODS, figure=embedding_figure,
              claim=Claim("SURE's representations, then L1Sparse's, resemble the oracle's most "
                          "closely: the smallest and second smallest gaps to the oracle in NNR "
                          "(how far D_f sits from its class, relative to unseen samples).",
-                         resembles_oracle)),
+                         resembles_oracle, units="NNR")),
         Item("SURE-F7", "random: accuracy during unlearning", {"group": ["random"]},
              figure=curves_figure),
         Item("SURE-F8", "random: gaps at the best epoch", {"group": ["random"]},
              ("dUA", "dRA", "dUtility", "dMIA_I", "dMIA_II", "RRT"), labels=METHODS,
              figure=bars_figure(("dUA", "dRA", "dUtility")),
              claim=Claim("Random forgetting: SURE's gaps are at most L1Sparse's on every "
-                         "benchmark but run time, where L1Sparse is faster.", beats_l1sparse)),
+                         "benchmark but run time, where L1Sparse is faster.", beats_l1sparse,
+                         forgetting=True)),
         Item("SURE-F9", "random: MIA-I and MIA-II with the oracle", {"group": ["random"]},
              ("MIA_I", "MIA_II"), labels=("retrain",) + METHODS, figure=mia_figure,
              claim=Claim("Random forgetting: MIAs are largely ineffective; every method and "
@@ -454,7 +476,7 @@ REPORT = register_paper(PaperReport(
              GAPS + ("dMIA_I", "dMIA_II", "RRT"), labels=METHODS, figure=bars_figure(GAPS),
              claim=Claim("Class scenarios: SURE has the smallest gap on every accuracy "
                          "benchmark and both MIAs.",
-                         smallest_gaps(GAPS + ("dMIA_I", "dMIA_II")))),
+                         smallest_gaps(GAPS + ("dMIA_I", "dMIA_II")), forgetting=True)),
         Item("SURE-F12", "partial class: MIA-I and MIA-II with the oracle",
              {"group": ["partial"]}, ("MIA_I", "MIA_II"), labels=("retrain",) + METHODS,
              figure=mia_figure),
@@ -472,11 +494,12 @@ REPORT = register_paper(PaperReport(
         Item("SURE-T1", "best epoch (top-1) vs the five best epochs (top-5)",
              {"group": ["partial"]}, T1_METRICS, labels=T1_METHODS,
              claim=Claim("SURE outperforms L1Sparse, SCRUB and RL overall and on most metrics, "
-                         "at the best epoch and over the top 5.", best_overall)),
+                         "at the best epoch and over the top 5.", best_overall, forgetting=True)),
         Item("SURE-T2", "resolving confusion", {"group": ["confusion"]}, T2_METRICS,
              labels=METHODS,
-             claim=Claim("SURE and L1Sparse are the top two at resolving confusion.",
-                         resolves_confusion),
+             claim=Claim("SURE and L1Sparse are the top two at resolving confusion (summed "
+                         "retain, test and forget error, the forget error as its distance to "
+                         "the oracle's).", resolves_confusion),
              unavailable="In this build the original model did not learn the swapped labels "
                          "(no model predicts them for even 10% of D_f), so "
                          "there is no confusion to resolve; the cpu and paper profiles test it."),

@@ -1,0 +1,106 @@
+"""Protocol fidelity (issue 26): the oracle's seed, augmentation while unlearning, full-size DAU
+pairs, IU's tuned step, an attacker tested on held-out members, like-for-like SSD / LFSSD."""
+import numpy as np
+import pytest
+import torch
+
+import unlearnbook as ub
+from unlearnbook.methods.dau import Attacker, defender_view, pretrain_attacker
+
+TINY = ub.train.Recipe(epochs=3, lr=0.05, batch_size=64)
+
+
+def test_the_oracle_gets_the_training_seed_whatever_the_unlearning_seed():
+    task = ub.data.make_task("digits", "random", forget_size=20, seed=1)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=4, hidden=8)
+    original = ub.train.fit(model, task.train, TINY, seed=0)
+    frame, _ = ub.pipeline.run_methods(original, task, ub.pipeline.method_specs(
+        ["retrain", "ga"], {"ga": {"epochs": 1}}), "lfssd", unlearn_seed=1)
+    seeds = frame.drop_duplicates("label").set_index("label")["hp"].map(
+        lambda text: __import__("json").loads(text).get("seed"))
+    assert seeds["retrain"] == 0  # the training seed
+    assert seeds["ga"] == 1       # the unlearning seed
+
+
+def test_unlearning_sees_the_training_transform_and_evaluation_does_not():
+    plain = ub.data.make_task("digits", "class", forget_class=3)
+    task = ub.data.make_task("digits", "class", forget_class=3, unlearn_augment=True)
+    assert task.val.augmentation is None and task.test.augmentation is None
+    gen = torch.Generator().manual_seed(0)
+    augmented = next(ub.data.dataset.batches(task.retain, 64, shuffle=True, generator=gen))[0]
+    gen = torch.Generator().manual_seed(0)
+    same_order = next(ub.data.dataset.batches(plain.retain, 64, shuffle=True, generator=gen))[0]
+    assert not torch.equal(augmented, same_order)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=4, hidden=8)
+    assert torch.equal(ub.metrics.predict(model, task.retain)[0],
+                       ub.metrics.predict(model, plain.retain)[0])  # scoring is plain
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_dau_profiles_unlearn_with_the_training_transform(profile):
+    for run in ub.runner.plan(profile, ["dau"]):
+        assert run.parameters["task_kwargs"].get("unlearn_augment") is True, run.run_id
+
+
+def test_dau_pairs_are_full_size_every_iteration():
+    """|D_f| = 45 with pairs of 16: the last batch of each pass would hold 13 (+13); every
+    iteration's pair must hold 16 + 16."""
+    task = ub.data.make_task("digits", "random", forget_size=45, seed=0, val_fraction=0.2)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=4, hidden=8)
+    original = ub.train.fit(model, task.train, TINY, seed=0)
+    out = ub.methods.unlearn("dau", original, task, batch_size=16, epochs=1,
+                             pretrain_iterations=2, min_iterations=12, seed=0)
+    history = out.unlearn_info["history"]
+    assert len(history) >= 12
+    assert (history["forget_pair"] == 16).all() and (history["val_pair"] == 16).all()
+
+
+def test_iu_tunes_its_step_and_keeps_retain_accuracy():
+    task = ub.data.make_task("digits", "random", forget_size=100, seed=0)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=8, hidden=16)
+    original = ub.train.fit(model, task.train, ub.train.Recipe(epochs=10, lr=0.05,
+                                                               batch_size=64), seed=0)
+    before = ub.metrics.evaluate(original, task, suite="dau")["RA"]
+    out = ub.methods.unlearn("iu", original, task, samples=200)
+    info = out.unlearn_info
+    assert info["chosen"]["alpha"] in info["alpha_grid"]
+    assert ub.metrics.evaluate(out, task, suite="dau")["RA"] >= before - 5
+    frame, _ = ub.pipeline.run_methods(original, task, ub.pipeline.method_specs(
+        ["iu"], {"iu": {"samples": 200}}), "dau")
+    assert '"alpha": ' in frame["hp"].iloc[0]  # the winner is recorded with the results
+
+
+def test_the_attacker_tells_held_out_members_from_non_members():
+    """A model that memorised 30% noisy labels (300 training images, 80 epochs) has a real
+    train/test gap; the DAU attacker, trained on half of its members (with the labels it was
+    trained on) and non-members, classifies the other halves well above chance."""
+    task = ub.data.make_task("digits", "random", forget_size=30, seed=0, train_per_class=30,
+                             val_fraction=0.0)
+    rng = np.random.RandomState(0)
+    labels = task.train.labels.clone()
+    noisy = rng.rand(len(labels)) < 0.3
+    labels[torch.from_numpy(noisy)] = torch.from_numpy(rng.randint(0, 10, int(noisy.sum())))
+    train = task.train.relabel(labels)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=8, hidden=32)
+    model = ub.train.fit(model, train, ub.train.Recipe(epochs=80, lr=0.05, batch_size=32),
+                         seed=0)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        x_in, y_in = train.batch(torch.arange(len(train)))
+        x_out, y_out = task.test.batch(torch.arange(len(task.test)))
+        members = defender_view(model, x_in, y_in, 10, generator=gen)[1]
+        nonmembers = defender_view(model, x_out, y_out, 10, generator=gen)[1]
+    n = min(len(members), len(nonmembers)) // 2
+    torch.manual_seed(0)
+    attacker = Attacker(10)
+    optimizer = torch.optim.Adam(attacker.parameters(), lr=1e-3)
+    pretrain_attacker(attacker, optimizer, members[:n], nonmembers[:n], 300, 32, gen)
+    attacker.eval()
+    with torch.no_grad():
+        held = torch.cat([members[n:2 * n], nonmembers[n:2 * n]])
+        truth = torch.cat([torch.ones(n), torch.zeros(n)])
+        accuracy = ((attacker(held) > 0).float() == truth).float().mean().item()
+    train_acc = ub.metrics.core.accuracy(*ub.metrics.predict(model, train))
+    test_acc = ub.metrics.core.accuracy(*ub.metrics.predict(model, task.test))
+    assert train_acc - test_acc > 10, (train_acc, test_acc)  # the gap is real
+    assert accuracy > 0.6, (accuracy, train_acc, test_acc)
