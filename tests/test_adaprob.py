@@ -174,3 +174,31 @@ def test_classes_may_be_a_list_relabelled_in_order():
     assert task.class_names == ("7", "2") and set(task.train.labels.tolist()) == {0, 1}
     with pytest.raises(UnlearnbookError, match="class in classes 12"):
         ub.data.make_task("digits", "class", forget_class=0, classes=[1, 12])
+
+
+def test_default_targets_do_not_restore_the_forget_labels():
+    """2.5% of the data forgotten (one class's samples), confident retain rows: the default
+    class totals leave at least half the forget rows off their label; ``original`` totals push
+    the deficit back and restore every label (the defect the default avoids)."""
+    from unlearnbook.methods.adaprob import (class_totals, refine, row_weights,
+                                             target_diagnostics)
+
+    n, k, forgotten = 4000, 10, 100
+    labels = torch.arange(n) % k
+    labels[-forgotten:] = 5
+    original = torch.full((n, k), 0.1 / 9, dtype=torch.float64)
+    original[torch.arange(n), labels] = 0.9
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[-forgotten:] = True
+    reference = original.clone()
+    reference[mask] = 1.0 / k
+
+    def diagnose(marginal):
+        refined = refine(reference, row_weights(reference, mask, 1.0, "lambda"),
+                         class_totals(original, reference, mask, marginal))
+        return target_diagnostics(refined, mask, labels, 1e-6)
+
+    default = diagnose("retain")  # what marginal="auto" resolves to
+    assert default["target_forget_error"] >= 50 and default["solver_converged"] == 1.0
+    restored = diagnose("original")
+    assert restored["target_forget_error"] == 0 and restored["target_forget_mass"] > 0.15

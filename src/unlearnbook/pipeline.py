@@ -202,6 +202,9 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
                                               oracle_scores[name], task)}
             rows += [{**base, "suite": name, "metric": k, "value": v} for k, v in scores.items()]
         rows += [{**base, "suite": suites[0], **row} for row in extra]
+        report = getattr(model, "unlearn_info", {}).get("report", {})  # a method's diagnostics
+        rows += [{**base, "suite": suites[0], "metric": k, "value": float(v)}
+                 for k, v in report.items()]
     fit_info = getattr(original, "fit_info", None)
     frame = pd.DataFrame(rows).assign(
         train_seed=getattr(original, "train_seed", None), unlearn_seed=unlearn_seed,

@@ -141,7 +141,9 @@ def adaprob(model: nn.Module, task, *, lam: float = 1.0, init: str = "uniform",
     """AdaProb (§4). Stage A: the original's softmax on D_r and D_f. Stage B: Ĝ = uniform rows
     for D_f (``init="random"``: normalised U(0, 1) rows, as the official script), the original's
     rows for D_r. Stage C: :func:`refine` with totals :func:`class_totals` (``marginal="auto"``:
-    ``retain`` for class-wise forgetting, ``original`` otherwise) and weights
+    ``retain`` in every scenario; ``original`` pushes the deficit the uniform D_f rows leave in
+    their own class's column back into those rows, so in sample-level forgetting the targets
+    restore each forget sample's label and no training can raise its forget error) and weights
     :func:`row_weights` (λ = ``lam`` on D_r; the paper uses 1, its ablation 1-4). Stage D
     (Eq. 8-9): SGD on :func:`soft_kl` between the network and G* over shuffled batches of D
     (``support="forget_plus_ce"``: G* on D_f, cross-entropy on D_r).
@@ -166,7 +168,7 @@ def adaprob(model: nn.Module, task, *, lam: float = 1.0, init: str = "uniform",
                           dtype=torch.float64)
         reference[forget_mask] = rows / rows.sum(1, keepdim=True)
     if marginal == "auto":
-        marginal = "retain" if task.scenario == "class" else "original"
+        marginal = "retain"
     totals = class_totals(original, reference, forget_mask, marginal, task.forget_class)
     refined = refine(reference, row_weights(reference, forget_mask, lam, row_weight), totals,
                      tol=solver_tol, max_iter=max_iter)                # stage C
@@ -196,13 +198,24 @@ def adaprob(model: nn.Module, task, *, lam: float = 1.0, init: str = "uniform",
     history = run_epochs(model, one_epoch, optimizer, epochs=epochs, lr=lr, decay_epochs=(),
                          freeze_bn=freeze_bn, desc="adaprob", progress=progress,
                          on_epoch=on_epoch)
-    forget_targets = refined.targets[forget_mask]
+    diagnostics = target_diagnostics(refined, forget_mask, union.labels, solver_tol)
     model.unlearn_info = {
         "history": history, "marginal": marginal, "solver_iterations": refined.iterations,
         "column_residual": refined.column_residual, "solver_seconds": solver_seconds,
-        "target_forget_error": 100.0 * float(
-            (forget_targets.argmax(1) != union.labels[forget_mask]).double().mean()),
-        "target_forget_mass": float(forget_targets.gather(
-            1, union.labels[forget_mask][:, None]).mean()),
+        **diagnostics, "report": diagnostics,
     }
     return model.eval()
+
+
+def target_diagnostics(refined: Refined, forget_mask: torch.Tensor, labels: torch.Tensor,
+                       tol: float) -> dict[str, float]:
+    """What the refined targets ask of D_f: ``target_forget_error`` (% of forget rows whose own
+    label does not hold the unique largest mass: a uniform row restores nothing),
+    ``target_forget_mass`` (mean mass on the own label) and ``solver_converged`` (1 when the
+    column residual fell below ``tol`` within the iteration budget, else 0)."""
+    rows = refined.targets[forget_mask].double()
+    own = rows.gather(1, labels[forget_mask][:, None]).squeeze(1)
+    others = rows.scatter(1, labels[forget_mask][:, None], -1.0).max(1).values
+    return {"target_forget_error": 100.0 * float((own <= others + 1e-9).double().mean()),
+            "target_forget_mass": float(own.mean()),
+            "solver_converged": float(refined.column_residual < tol)}

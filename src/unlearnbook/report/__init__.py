@@ -6,15 +6,14 @@ import pkgutil
 
 from .core import (BookData, Claim, Item, PaperReport, Regime, SettingCheck, Verdict, aggregate,
                    collect, figure, find_item, html_table, paper_report, papers, prepare_book,
-                   register_paper, reported, show, stacked, table, table_frame, verdict,
-                   verdict_summary)
+                   profile_note, register_paper, reported, show, stacked, table, table_frame,
+                   verdict, verdict_summary)
 
 for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _module.name != "core":
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["BookData", "Claim", "Item", "PaperReport", "Regime", "SettingCheck", "Verdict",
-           "aggregate",
-           "collect", "figure", "find_item", "html_table", "paper_report", "papers",
-           "prepare_book", "register_paper", "reported", "show", "stacked", "table", "table_frame",
-           "verdict", "verdict_summary"]
+           "aggregate", "collect", "figure", "find_item", "html_table", "paper_report", "papers",
+           "prepare_book", "profile_note", "register_paper", "reported", "show", "stacked",
+           "table", "table_frame", "verdict", "verdict_summary"]

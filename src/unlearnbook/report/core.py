@@ -734,6 +734,32 @@ def verdict_summary(data: BookData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: What a verdict at each shipped profile's scale means (other profiles: their description).
+PROFILE_NOTES = {
+    "smoke": "The smoke profile trains tiny models on scikit-learn's 8x8 digits: its verdicts "
+             "show whether the pipeline and the methods behave, and the regime gate marks them "
+             "not testable, because no digits model is in any paper's regime.",
+    "cpu": "The cpu profile runs the papers' protocols on CIFAR with a narrow ResNet-18 on a "
+           "2-core CPU; where its original models fall outside a paper's regime the verdicts say "
+           "so and name the numbers.",
+    "paper": "The paper profile runs the papers' own settings (GPU).",
+}
+
+
+def profile_note(data: BookData) -> str:
+    """One paragraph on the build's profile: which it is and what its verdicts can mean, plus
+    the runs the report refused as stale."""
+    name = data.profile
+    note = (f"These verdicts come from the **`{name}`** profile "
+            f"({data.meta.get('description') or 'no results in this build'}). "
+            + PROFILE_NOTES.get(name, ""))
+    stale = data.meta.get("stale") or []
+    if stale:
+        note += (f" Left out as stale (their parameters changed since they ran): "
+                 f"{', '.join(stale)}.")
+    return note
+
+
 def html_table(frame: pd.DataFrame):
     """A frame whose cells may hold HTML links, as a styled table without an index."""
     return frame.style.hide(axis="index").set_table_styles(TABLE_STYLES[:2] + [
