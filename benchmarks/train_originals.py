@@ -2,21 +2,26 @@
 grid's ``original`` job does, and print each one's train / forget-set / test accuracy beside
 the paper's: the regime check of issue 28, without running any method.
 
-Usage: python benchmarks/train_originals.py --profile cpu --paper dau --runs c10-class-rn-s0
+Usage: python benchmarks/train_originals.py --profile cpu --paper dau --runs c10-class-rn-s0 \
+           [--out results/cpu/originals.csv]
 Run it with the thread count the grid's jobs use (``OMP_NUM_THREADS=1`` for 2 workers on 2
-cores): the thread count is part of the cache key.
+cores): the thread count is part of the cache key. ``--out`` adds (or replaces) one row per
+original in a CSV the book's regime table reads (written atomically).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from pathlib import Path
 
+import pandas as pd
 import torch
 
+from unlearnbook.io import atomic_write
 from unlearnbook.metrics.core import accuracy, predict
-from unlearnbook.pipeline import original_model
-from unlearnbook.runner import build_task, full_parameters, plan
+from unlearnbook.pipeline import hardware, original_model
+from unlearnbook.runner import build_task, commit, full_parameters, plan
 
 
 def main() -> None:
@@ -24,7 +29,9 @@ def main() -> None:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--paper", required=True)
     parser.add_argument("--runs", required=True, help="comma-separated run ids")
+    parser.add_argument("--out", default=None, help="a CSV to add the rows to")
     args = parser.parse_args()
+    rows = []
     for run in plan(args.profile, [args.paper], args.runs.split(",")):
         params = full_parameters(run)
         task = build_task(params)
@@ -32,13 +39,24 @@ def main() -> None:
         model = original_model(task, params["arch"], params["arch_kwargs"], params["recipe"],
                                params.get("train_seed", 0), progress=True,
                                pretrain=params.get("pretrain"), root=params.get("data_root"))
-        print(json.dumps({
-            "run": run.run_id, "threads": torch.get_num_threads(),
-            "seconds": round(time.perf_counter() - start, 1),
-            "cached": model.fit_info.cached, "train_seconds": round(model.fit_info.seconds, 1),
+        row = {
+            "paper": args.paper, "run": run.run_id, "dataset": params["dataset"],
+            "arch": f"{params['arch']} {json.dumps(params['arch_kwargs'])}",
+            "train_images": len(task.train), "epochs": params["recipe"]["epochs"],
+            "threads": torch.get_num_threads(), "train_seconds": round(model.fit_info.seconds, 1),
+            "cached": model.fit_info.cached, "hardware": hardware(), "commit": commit(),
+            "data_source": task.source.split(" /")[0],
             **{f"{name}_acc": round(accuracy(*predict(model, data)), 2)
                for name, data in (("train", task.train), ("forget", task.forget),
-                                  ("test", task.test))}}), flush=True)
+                                  ("test", task.test))}}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    if args.out:
+        out = Path(args.out)
+        old = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["run"])
+        frame = pd.concat([old[~old["run"].isin([r["run"] for r in rows])], pd.DataFrame(rows)])
+        with atomic_write(out) as tmp:
+            frame.to_csv(tmp, index=False)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,15 @@ import importlib
 import pkgutil
 
 from .core import (BookData, Claim, Item, PaperReport, Regime, SettingCheck, Verdict, aggregate,
-                   collect, figure, find_item, html_table, paper_report, papers, prepare_book,
-                   profile_note, register_paper, reported, show, stacked, table, table_frame,
-                   verdict, verdict_summary)
+                   collect, figure, find_item, html_table, originals_table, paper_report, papers,
+                   prepare_book, profile_note, register_paper, reported, show, stacked, table,
+                   table_frame, verdict, verdict_summary)
 
 for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _module.name != "core":
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["BookData", "Claim", "Item", "PaperReport", "Regime", "SettingCheck", "Verdict",
-           "aggregate", "collect", "figure", "find_item", "html_table", "paper_report", "papers",
-           "prepare_book", "profile_note", "register_paper", "reported", "show", "stacked",
-           "table", "table_frame", "verdict", "verdict_summary"]
+           "aggregate", "collect", "figure", "find_item", "html_table", "originals_table",
+           "paper_report", "papers", "prepare_book", "profile_note", "register_paper", "reported",
+           "show", "stacked", "table", "table_frame", "verdict", "verdict_summary"]

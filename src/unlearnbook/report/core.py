@@ -734,6 +734,52 @@ def verdict_summary(data: BookData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The paper's printed numbers an original model of ours is compared with, per dataset: (paper,
+#: item, label, metric, which of our columns it matches, what it is).
+ORIGINAL_REFERENCES = {
+    "cifar10": [("dau", "DAU-T1a", "retrain", "RA", "train_acc",
+                 "DAU's Retrain, accuracy on its retain (training) set"),
+                ("dau", "DAU-T1a", "retrain", "TA", "test_acc", "DAU's Retrain, test accuracy")],
+    "cifar100": [("lfssd", "LFSSD-T4", "original", "Dr", "test_acc",
+                  "LFSSD's ResNet-18 original, test accuracy on the retained classes (D_r)")],
+}
+
+
+def originals_table(data: BookData):
+    """The original models this profile trained at its regime scale (train / forget-set / test
+    accuracy, from ``results/<profile>/originals.csv``) beside the papers' printed numbers for
+    the same kind of model, with the gap; None when the profile recorded none."""
+    path = data.book_dir / "generated" / "originals.csv"
+    if not path.exists():
+        return None
+    ours = pd.read_csv(path)
+    rows = []
+    for _, run in ours.iterrows():
+        base = {"run": run["run"], "dataset": run["dataset"],
+                "train images": int(run["train_images"]), "epochs": int(run["epochs"]),
+                "train acc": run["train_acc"], "forget-set acc": run["forget_acc"],
+                "test acc": run["test_acc"],
+                "training (min)": round(run["train_seconds"] / 60, 1)}
+        references = ORIGINAL_REFERENCES.get(run["dataset"], [])
+        if not references:
+            rows.append({**base, "paper's number": MISSING, "gap": MISSING})
+        for paper, item, label, metric, column, what in references:
+            printed = reported(paper, data.book_dir)
+            printed = printed[(printed["item"] == item) & (printed["label"] == label)
+                              & (printed["metric"] == metric)]
+            if "arch_key" in printed:
+                printed = printed[printed["arch_key"].isin(["rn", float("nan")])
+                                  | printed["arch_key"].isna()]
+            if "sparsity" in printed:
+                printed = printed[printed["sparsity"].fillna(0) == 0]
+            value = float(printed["mean"].mean()) if not printed.empty else float("nan")
+            rows.append({**base, "paper's number": f"{value:.1f}: {what} ({item}, as printed)",
+                         "gap": f"{run[column] - value:+.1f} ({column.replace('_', ' ')})"})
+    frame = pd.DataFrame(rows)
+    return frame.style.hide(axis="index").set_table_styles(TABLE_STYLES + [
+        {"selector": "td", "props": "white-space: normal;"}]).format(precision=1)
+
+
 #: What a verdict at each shipped profile's scale means (other profiles: their description).
 PROFILE_NOTES = {
     "smoke": "The smoke profile trains tiny models on scikit-learn's 8x8 digits: its verdicts "
@@ -909,6 +955,12 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
             lines.append(f"{paper}: no finished runs")
         _tutorial(source, out / f"{paper}_tutorial.ipynb", paper)
     meta["stale"] = refused
+    originals = Path(results) / spec["name"] / "originals.csv"
+    if originals.exists():
+        with atomic_write(out / "originals.csv") as tmp:
+            pd.read_csv(originals).to_csv(tmp, index=False)
+    elif (out / "originals.csv").exists():
+        (out / "originals.csv").unlink()
     write_text(out / "meta.json", json.dumps(meta, indent=1))
     if refused:
         lines.append(f"left out {len(refused)} stale run(s): {', '.join(refused)}")
