@@ -104,3 +104,56 @@ def test_the_attacker_tells_held_out_members_from_non_members():
     test_acc = ub.metrics.core.accuracy(*ub.metrics.predict(model, task.test))
     assert train_acc - test_acc > 10, (train_acc, test_acc)  # the gap is real
     assert accuracy > 0.6, (accuracy, train_acc, test_acc)
+
+
+def test_scrub_smoothing_after_both_steps_is_adaprobs_copy():
+    """AdaProb's SCRUB adds the smoothing term to the max step too: with smoothing and max
+    steps the weights differ from smoothing on the min step only; without max steps they agree;
+    the AdaProb sections of the paper and smoke profiles ask for it."""
+    task = ub.data.make_task("digits", "random", forget_size=30, seed=0)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=4, hidden=8)
+    original = ub.train.fit(model, task.train, TINY, seed=0)
+    hp = dict(epochs=2, max_steps=2, smoothing=0.5, smoothing_start=0, lr=0.05, seed=0)
+
+    def weights(**extra):
+        out = ub.methods.unlearn("scrub", original, task, **{**hp, **extra})
+        return torch.cat([p.detach().flatten() for p in out.parameters()])
+
+    assert not torch.allclose(weights(smoothing_steps="both"), weights(smoothing_steps="min"))
+    assert torch.equal(weights(smoothing_steps="both", max_steps=0),
+                       weights(smoothing_steps="min", max_steps=0))
+    for profile in ("paper", "smoke"):
+        for run in ub.runner.plan(profile, ["adaprob"]):
+            scrub = (run.parameters.get("method_hp") or {}).get("scrub", {})
+            if scrub.get("smoothing"):
+                assert scrub.get("smoothing_steps") == "both", run.run_id
+
+
+def test_euk_resets_the_head_as_the_scrub_code_does():
+    task = ub.data.make_task("digits", "class", forget_class=3)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=4, hidden=8)
+    original = ub.train.fit(model, task.train, TINY, seed=0)
+    kept = ub.methods.unlearn("euk", original, task, epochs=0)
+    reset = ub.methods.unlearn("euk", original, task, epochs=0, reset_head=True)
+    fresh = ub.models.rebuild(original, seed=0)
+    for name, value in original.head.state_dict().items():
+        assert torch.equal(kept.head.state_dict()[name], value)
+        assert torch.equal(reset.head.state_dict()[name], fresh.head.state_dict()[name])
+    for profile_run in ub.runner.plan("paper", ["adaprob"]):
+        euk = (profile_run.parameters.get("method_hp") or {}).get("euk")
+        if euk:
+            assert (euk["momentum"], euk["weight_decay"], euk["reset_head"]) == (0.0, 0.0, True)
+
+
+def test_neggrad_plus_weighs_the_proximal_term_inside_alpha():
+    """SCRUB's notebook: α·(CE_r + prox·½‖θ − θ_0‖²) − (1 − α)·CE_f. With α = 0 only the forget
+    term acts, so the proximal weight cannot matter."""
+    task = ub.data.make_task("digits", "random", forget_size=30, seed=0)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=4, hidden=8)
+    original = ub.train.fit(model, task.train, TINY, seed=0)
+    hp = dict(epochs=1, lr=0.01, alpha=0.0, decay_epochs=(), momentum=0.0, weight_decay=0.0,
+              seed=0)
+    outs = [ub.methods.unlearn("neggrad_plus", original, task, prox=prox, **hp)
+            for prox in (0.0, 10.0)]
+    for a, b in zip(outs[0].parameters(), outs[1].parameters()):
+        assert torch.allclose(a, b)

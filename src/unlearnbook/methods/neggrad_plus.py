@@ -33,12 +33,14 @@ def neggrad_plus(model: nn.Module, task, *, epochs: int = 20, lr: float = 0.0072
     forgetting: lr 0.0072, α 0.991, forget batch 8, lr ×0.1 after epoch 18, 20 epochs).
 
     ``freeze_bn`` keeps BatchNorm in eval mode and ``prox`` adds prox·½‖θ − θ_start‖² to the
-    retain term: the SCRUB small-scale protocol (α 0.95, prox 0.1, momentum 0, wd 0)."""
+    retain term, inside its weight α, as SCRUB's notebook writes it:
+    α·(CE(D_r) + prox·½‖θ − θ_start‖²) − (1−α)·CE(D_f) (the small-scale protocol: α 0.95,
+    prox 0.1, momentum 0, wd 0, retain batch 128)."""
     start = [p.detach().clone() for p in model.parameters()]
 
     def loss(x_r, y_r, x_f, y_f):
         value = neggrad_plus_loss(model(x_r), y_r, model(x_f), y_f, alpha)
-        return value + prox * proximal(model, start) if prox else value
+        return value + alpha * prox * proximal(model, start) if prox else value
 
     history = paired_unlearning(
         model, task, loss, epochs=epochs, lr=lr, retain_batch_size=retain_batch_size,

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_choice
 from ..data.dataset import batches
 from ..device import device_of
 from ..metrics.core import accuracy, predict
@@ -31,7 +32,7 @@ def _scrub(model: nn.Module, task, *, epochs: int, max_steps: int, lr: float,
            milestones: tuple[int, ...], gamma: float, alpha: float, max_weight: float,
            temperature: float, retain_batch_size: int, forget_batch_size: int, momentum: float,
            weight_decay: float, freeze_bn: bool, smoothing: float, smoothing_start: int,
-           rewind: bool, seed: int, progress: bool | None, on_epoch: OnEpoch | None,
+           smoothing_steps: str, rewind: bool, seed: int, progress: bool | None, on_epoch: OnEpoch | None,
            desc: str) -> nn.Module:
     device = device_of(model)
     generator = torch.Generator().manual_seed(seed)
@@ -41,6 +42,12 @@ def _scrub(model: nn.Module, task, *, epochs: int, max_steps: int, lr: float,
         p.requires_grad_(False)
     optimizer = optimizer_for(model.parameters(), "sgd", lr, momentum, weight_decay)
     average = [p.detach().clone() for p in model.parameters()]  # SGDA smoothing target
+
+    def smoothed(loss: torch.Tensor) -> torch.Tensor:
+        if not smoothing:
+            return loss
+        return loss + smoothing * sum(torch.linalg.vector_norm(p - a)
+                                      for p, a in zip(model.parameters(), average))
     reference = forget_validation(task) if rewind else None
     snapshots, max_losses, forget_errors = [], [], []
 
@@ -51,8 +58,8 @@ def _scrub(model: nn.Module, task, *, epochs: int, max_steps: int, lr: float,
                                   generator=generator, device=device):
                 with torch.no_grad():
                     target = teacher(x_f)
-                total += descend(optimizer, -max_weight * kl_temperature(model(x_f), target,
-                                                                         temperature))
+                loss = -max_weight * kl_temperature(model(x_f), target, temperature)
+                total += descend(optimizer, smoothed(loss) if smoothing_steps == "both" else loss)
         max_losses.append(total.item() if epoch <= max_steps else float("nan"))
         total = torch.zeros((), device=device)
         for x_r, y_r in batches(task.retain, retain_batch_size, shuffle=True,
@@ -62,10 +69,7 @@ def _scrub(model: nn.Module, task, *, epochs: int, max_steps: int, lr: float,
             logits = model(x_r)
             loss = (gamma * nn.functional.cross_entropy(logits, y_r)
                     + alpha * kl_temperature(logits, target, temperature))
-            if smoothing:
-                loss = loss + smoothing * sum(torch.linalg.vector_norm(p - a)
-                                              for p, a in zip(model.parameters(), average))
-            total += descend(optimizer, loss)
+            total += descend(optimizer, smoothed(loss))
         if smoothing and epoch >= smoothing_start:  # EMA of the student, rate 0.1
             with torch.no_grad():
                 for a, p in zip(average, model.parameters()):
@@ -100,7 +104,8 @@ def scrub(model: nn.Module, task, *, epochs: int = 3, max_steps: int = 2, lr: fl
           max_weight: float = 1.0, temperature: float = 4.0, retain_batch_size: int = 256,
           forget_batch_size: int = 512,
           momentum: float = 0.9, weight_decay: float = 5e-4, freeze_bn: bool = False,
-          smoothing: float = 0.0, smoothing_start: int = 10, rewind: bool = False, seed: int = 0,
+          smoothing: float = 0.0, smoothing_start: int = 10, smoothing_steps: str = "min",
+          rewind: bool = False, seed: int = 0,
           progress: bool | None = None, on_epoch: OnEpoch | None = None) -> nn.Module:
     """Per epoch e: if e ≤ ``max_steps``, one pass over D_f minimising −max_weight·KL_T(s, t);
     then one pass over D_r minimising γ·CE + α·KL_T(s, t) (KL_T: :func:`kl_temperature`). SGD, lr × 0.1 after
@@ -108,18 +113,22 @@ def scrub(model: nn.Module, task, *, epochs: int = 3, max_steps: int = 2, lr: fl
     (lr 5e-4, 3 epochs, 2 max epochs, γ 0.95, α 0.001, T 4, batches 256 / 512).
     ``smoothing``: AdaProb's SCRUB fork adds smoothing·Σ_tensors ‖θ − θ_ema‖_F (Frobenius
     norms, not squared; EMA from epoch
-    ``smoothing_start``; upstream SCRUB dropped it, so 0 by default); ``freeze_bn`` keeps
+    ``smoothing_start``; upstream SCRUB dropped it, so 0 by default); ``smoothing_steps``:
+    ``min`` adds it to the min (retain) steps only, ``both`` to the max steps too, as AdaProb's
+    copy of SCRUB does; ``freeze_bn`` keeps
     BatchNorm in eval mode (small-scale protocol). ``rewind``: SCRUB+R, registered as
     ``scrub_r``: keep the epoch whose D_f error is closest to the error on the validation samples
     of D_f's classes (epoch 0, the original, is no candidate). SURE maps its single "retain
     weight" α onto SCRUB as γ = α = α_SURE and ``max_weight`` = 1 − α_SURE (our reading)."""
+    check_choice("smoothing_steps", smoothing_steps, ("min", "both"))
     if rewind:
         check_needs("scrub_r", 1.0 if len(forget_validation(task)) else 0.0)
     return _scrub(model, task, epochs=epochs, max_steps=max_steps, lr=lr, milestones=milestones,
                   gamma=gamma, alpha=alpha, max_weight=max_weight, temperature=temperature,
                   retain_batch_size=retain_batch_size, forget_batch_size=forget_batch_size,
                   momentum=momentum, weight_decay=weight_decay, freeze_bn=freeze_bn,
-                  smoothing=smoothing, smoothing_start=smoothing_start, rewind=rewind, seed=seed,
+                  smoothing=smoothing, smoothing_start=smoothing_start,
+                  smoothing_steps=smoothing_steps, rewind=rewind, seed=seed,
                   progress=progress, on_epoch=on_epoch, desc="scrub_r" if rewind else "scrub")
 
 
