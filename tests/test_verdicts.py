@@ -185,3 +185,26 @@ def test_settings_the_paper_does_not_support_are_not_counted_against_us():
     found = core.verdict(_data(rows, n=3, n_forget=500), "LFSSD-T4")
     assert "Not counted against the method: class · vit · baby · MIA" in found.detail
     assert found.status == "replicated", found.markdown()
+
+
+def test_a_model_trained_on_a_subset_is_outside_the_regime():
+    """SURE's committed cpu runs fit 4,000 images (RA 100, as the paper's declared regime), but
+    the paper's model fits 45,000: the training-set size puts the run outside the regime."""
+    assert core.training_images({"dataset": "cifar10", "val_fraction": 0.2,
+                                 "task_kwargs": {"train_per_class": 500}}) == 4000
+    assert core.training_images({"dataset": "cifar10", "val_fraction": 0.1}) == 45000
+    gaps = {"sure": (0.5, 0.5, 3.0, 0.4), "l1sparse": (10.0, 0.4, 2.0, 30.0)}
+    rows = [{"paper": "sure", "group": "partial", "target": "size 100", "label": label,
+             "metric": metric, "mean": value}
+            for label, values in gaps.items()
+            for metric, value in zip(("dUA", "dRA", "dUtility", "dCTA"), values)]
+    rows.append({"paper": "sure", "group": "partial", "target": "size 100", "label": "retrain",
+                 "metric": "RA", "mean": 100.0})
+    data = _data(rows, n=3, n_forget=5000)
+    data.meta["planned"] = {"sure": [{"run_id": "p-rn-s0", "finished": True, "group": "partial",
+                                      "train_images": 4000}]}
+    found = core.verdict(data, "SURE-T1")
+    assert found.status == "not testable at this scale"
+    assert "trained on 4,000 images" in found.regime and "45,000" in found.regime
+    data.meta["planned"]["sure"][0]["train_images"] = 45000
+    assert core.verdict(data, "SURE-T1").status != "not testable at this scale"

@@ -123,7 +123,7 @@ REGIME = Regime(labels=("retrain", "original"), metrics=("RA", "TA", "UA"), tole
                 why="10 points: twice the gap between the paper's own Retrain TA on CIFAR-10 "
                     "random and class-wise forgetting, and well below the 30-point gaps of "
                     "a model that did not fit its data",
-                forget_metrics=("UA", "MIA_efficacy"))
+                forget_metrics=("UA", "MIA_efficacy"), train_images=45000)
 NO_CIFAR100 = ("Neither the smoke profile (digits) nor the cpu profile runs CIFAR-100; the paper "
                "profile (GPU) does.")
 ROWS = ("target", "sparsity")
