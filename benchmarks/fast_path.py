@@ -7,7 +7,8 @@ Usage: python benchmarks/fast_path.py [--arch resnet18 --width 64] [--batch-size
 1. Throughput: one model, the same CIFAR-shaped images and the same number of steps, trained by
    the plain loop (fp32, batches normalised on the host and copied per step, ``loss.item()`` per
    step: the package's loop before the fast path) and by ``ub.train.fit`` with the recipe's speed
-   options resolved for this device (bf16 autocast and channels-last on CUDA, fp32 on a CPU).
+   options resolved for this device (bf16 autocast and channels-last on CUDA; on a CPU, bf16 only
+   where it is native (AVX-512 BF16, AMX), channels-last with `--channels-last on`).
 2. Accuracy: a short recipe trained both ways from the same seed must reach the same test
    accuracy, to within 0.5 points or the gap between two seeds of the plain loop, whichever is
    larger (bf16 may move the trajectory no more than a new seed does; CIFAR-10 subset when a copy
@@ -28,6 +29,7 @@ from torch import nn
 
 import unlearnbook as ub
 from unlearnbook.data.dataset import ArrayDataset, batches
+from unlearnbook.device import cpu_bf16_native, precision_for
 from unlearnbook.device import default_device
 from unlearnbook.train import synchronize
 
@@ -90,7 +92,8 @@ def accuracy_check(args) -> tuple[float, float, float, str]:
         task = ub.data.make_task("digits", "random", forget_size=10, val_fraction=0.0)
         arch, kwargs = "smallcnn", {}
     recipe = ub.train.Recipe(epochs=args.accuracy_epochs, lr=0.05, batch_size=64,
-                             schedule="cosine", precision=args.precision)
+                             schedule="cosine", precision=args.precision,
+                             channels_last=args.layout)
     results = []
     for fast, seed in ((False, 0), (False, 1), (True, 0)):
         model = ub.models.build(arch, task.num_classes, task.in_channels, seed=seed, **kwargs)
@@ -155,15 +158,22 @@ def main() -> None:
     parser.add_argument("--accuracy-epochs", type=int, default=5)
     parser.add_argument("--precision", default="auto", choices=ub.train.PRECISIONS)
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                        help="auto: on CUDA only; on a CPU, 'on' is the CPU fast path's layout")
     args = parser.parse_args()
     args.arch_kwargs = {"width": args.width} if args.arch == "resnet18" else {}
+    args.layout = {"auto": None, "on": True, "off": False}[args.channels_last]
     device = default_device()
+    layout = {"auto": None, "on": True, "off": False}[args.channels_last]
     recipe = ub.train.Recipe(epochs=args.epochs, lr=0.05, batch_size=args.batch_size,
-                             augment=True, precision=args.precision, compile=args.compile)
+                             augment=True, precision=args.precision, compile=args.compile,
+                             channels_last=layout)
     used = ub.train.resolve(recipe, device)
+    _, fallback = precision_for(device, args.precision)
     print(f"device: {ub.pipeline.hardware()}; model: {args.arch} {args.arch_kwargs}; batch "
           f"{args.batch_size}; fast path: {used.precision}, channels_last={used.channels_last}, "
-          f"compile={used.compile}")
+          f"compile={used.compile}; CPU native bf16: {cpu_bf16_native()}"
+          + (f" ({fallback})" if fallback else ""))
     speed = throughput(args, recipe)
     print(f"images/s  plain fp32 loop: {speed['plain']:.0f}   fast path: {speed['fast']:.0f}   "
           f"speed-up: {speed['fast'] / speed['plain']:.2f}x")
