@@ -806,6 +806,26 @@ PROFILE_NOTES = {
 }
 
 
+#: What the rows labelled with a paper's datasets and architectures are in each shipped profile.
+SCALE_NOTES = {
+    "smoke": "In this build (smoke profile) every row comes from scikit-learn's 8x8 digits and "
+             "small models trained from scratch, each paper setting mapped to a digits stand-in "
+             "(the chapter's Choices say how): they check the pipeline and show the methods' "
+             "behaviour, not the paper's numbers.",
+    "cpu": "In this build (cpu profile) the rows come from CIFAR with a width-16 ResNet-18 (and "
+           "the ALL-CNN at a quarter of its filters) on a 2-core CPU; the intro's regime table "
+           "and every verdict say how far its models are from the paper's.",
+    "paper": "In this build (paper profile) the rows come from the paper's own datasets, "
+             "architectures and recipes.",
+}
+
+
+def scale_note(data: BookData) -> str:
+    """One sentence on what this build's rows are (:data:`SCALE_NOTES`)."""
+    return SCALE_NOTES.get(data.profile, f"In this build the rows come from the "
+                                         f"`{data.profile}` profile.")
+
+
 def profile_note(data: BookData) -> str:
     """One paragraph on the build's profile: which it is and what its verdicts can mean, plus
     the runs the report refused as stale."""
