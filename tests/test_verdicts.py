@@ -208,3 +208,29 @@ def test_a_model_trained_on_a_subset_is_outside_the_regime():
     assert "trained on 4,000 images" in found.regime and "45,000" in found.regime
     data.meta["planned"]["sure"][0]["train_images"] = 45000
     assert core.verdict(data, "SURE-T1").status != "not testable at this scale"
+
+
+def test_profile_dependent_prose_names_only_its_own_profile():
+    cpu = _data([])
+    cpu.meta["profile"] = "cpu"
+    for text in (core.scale_note(cpu), core.profile_note(cpu)):
+        assert "digits" not in text and "8x8" not in text and "smoke scale" not in text
+    smoke = _data([])
+    smoke.meta["profile"] = "smoke"
+    assert "8x8 digits" in core.scale_note(smoke)
+
+
+def test_the_regime_table_puts_each_original_beside_the_papers_number(tmp_path):
+    (tmp_path / "generated").mkdir()
+    pd.DataFrame([{"run": "c10-class-rn-s0", "dataset": "cifar10", "train_images": 45000,
+                   "epochs": 15, "train_acc": 93.0, "forget_acc": 94.0, "test_acc": 86.0,
+                   "train_seconds": 3000.0}]).to_csv(tmp_path / "generated" / "originals.csv",
+                                                    index=False)
+    (tmp_path / "reported").mkdir()
+    pd.DataFrame([{"item": "DAU-T1a", "target": "cifar10", "sparsity": 0.0, "label": "retrain",
+                   "metric": m, "mean": v} for m, v in (("RA", 100.0), ("TA", 94.0))]).to_csv(
+        tmp_path / "reported" / "dau.csv", index=False)
+    data = core.BookData(core.aggregate(pd.DataFrame()), {"profile": "cpu"}, tmp_path)
+    frame = core.originals_table(data).data
+    assert list(frame["gap"]) == ["-7.0 (train acc)", "-8.0 (test acc)"]
+    assert "as printed" in frame["paper's number"].iloc[0]
