@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -317,7 +318,7 @@ class BookData:
                + f", finished {grid['finished']}") if grid else ""
         return (f"**Ours:** profile `{self.profile}` ({self.meta['description']}); "
                 f"{info['runs']} runs; datasets {', '.join(info['datasets'])}; data from "
-                f"{'; '.join(info['sources'])}; hardware {'; '.join(info['hardware'])}; "
+                f"{'; '.join(map(relative_paths, info['sources']))}; hardware {'; '.join(info['hardware'])}; "
                 f"{seeds_phrase(info.get('seeds', {}))}{ran}; report built "
                 f"{self.meta['built']}.")
 
@@ -337,6 +338,12 @@ class BookData:
                   if n > 1 else "one run, no spread")
         return (f"{item.id}. Ours: profile `{self.profile}`, "
                 f"{', '.join(sorted(ours['dataset'].dropna().unique()))}, {spread}.{paper_part}")
+
+
+def relative_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last two parts (a provenance line names the
+    data folder, not the machine's layout): ``/work/main/data/cifar10`` -> ``data/cifar10``."""
+    return re.sub(r"(?<![\w.])/(?:[^\s/()]+/)*([^\s/()]+/[^\s/()]+)", r"\1", text)
 
 
 def seeds_phrase(seeds: dict[str, int]) -> str:
