@@ -234,3 +234,9 @@ def test_the_regime_table_puts_each_original_beside_the_papers_number(tmp_path):
     frame = core.originals_table(data).data
     assert list(frame["gap"]) == ["-7.0 (train acc)", "-8.0 (test acc)"]
     assert "as printed" in frame["paper's number"].iloc[0]
+
+
+def test_claims_that_share_a_text_name_their_setting_in_the_summary():
+    summary = core.verdict_summary(_data([]))
+    t4 = summary[summary["item"].str.contains(">LFSSD-T4<")]["claim"].iloc[0]
+    assert t4.startswith("full-class unlearning on CIFAR-100: ")

@@ -742,13 +742,17 @@ def verdict_summary(data: BookData) -> pd.DataFrame:
     """Every claim of every paper: item (as a link), claim, our verdict, the verdict on the
     paper's own numbers, and why (the deciding numbers and the regime pair)."""
     rows = []
+    texts = [item.claim.text for report in _PAPERS.values() for item in report.items
+             if item.claim is not None]
     for report in _PAPERS.values():
         for item in report.items:
             if item.claim is None:
                 continue
             found = verdict(data, item.id)
             link = f'<a href="{report.name}.html#{item.id.lower()}">{item.id}</a>'
-            rows.append({"item": link, "claim": item.claim.text, "verdict": found.status,
+            shared = texts.count(item.claim.text) > 1  # say which setting the row is
+            claim = f"{item.title}: {item.claim.text}" if shared else item.claim.text
+            rows.append({"item": link, "claim": claim, "verdict": found.status,
                          "on the paper's numbers": found.paper_status or MISSING,
                          "why": found.why + (f" [regime: {found.regime}]" if found.regime
                                              and "outside the regime" not in found.why else "")})
