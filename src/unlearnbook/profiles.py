@@ -153,20 +153,17 @@ def check_parameters(paper: str, namespace: dict) -> None:
                                f"allowed: {', '.join(sorted(declared - set(KERNEL_NAMES)))}")
 
 
-#: Classes of each dataset, and fine classes of those with superclasses (sub-class scenario).
-CLASS_COUNTS = {"digits": 10, "digits5": 5, "cifar10": 10, "cifar100": 100, "cifar20": 20}
-FINE_COUNTS = {"digits5": 10, "cifar20": 100}
-
-
 def check_forget_class(params: dict) -> None:
     """A run's ``forget_class`` must exist in its dataset (fine classes for ``subclass``; the
     first ``classes`` for a class subset), checked at planning, not inside the kernel."""
     from ._checks import check_int
+    from .data.sources import SHAPES
 
     value, dataset = params.get("forget_class"), params.get("dataset")
     if value is None or value == "random":
         return
-    count = (FINE_COUNTS if params.get("scenario") == "subclass" else CLASS_COUNTS)[dataset]
+    _, classes, fine = SHAPES[dataset]
+    count = fine if params.get("scenario") == "subclass" else classes
     classes = params.get("classes")
     if classes is not None:
         count = classes if isinstance(classes, int) else len(classes)

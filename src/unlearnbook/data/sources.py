@@ -16,6 +16,11 @@ from .._checks import UnlearnbookError
 from ..io import atomic_write
 
 DATASETS = ("digits", "digits5", "cifar10", "cifar100", "cifar20")
+#: Per dataset: training images (before any validation hold-out), classes (the labels a model
+#: predicts) and fine classes (the sub-classes of the ``subclass`` scenario), known without
+#: loading the data (profiles are checked and runs sized at planning).
+SHAPES = {"digits": (1438, 10, 10), "digits5": (1438, 5, 10), "cifar10": (50000, 10, 10),
+          "cifar100": (50000, 100, 100), "cifar20": (50000, 20, 100)}
 
 #: Official CIFAR-100 coarse (superclass) id of every fine class id 0..99.
 CIFAR100_COARSE = np.array([

@@ -220,10 +220,11 @@ def make_task(
     if unlearn_augment:
         retain_set, forget_set = retain_set.with_augmentation(), forget_set.with_augmentation()
     if len(forget) == 0 or len(retain_index) == 0:
+        empty = "forget" if len(forget) == 0 else "retain"
         raise UnlearnbookError(
-            f"{scenario!r} on {dataset!r} leaves an empty {'forget' if len(forget) == 0 else 'retain'}"
-            f" set (forget {len(forget)}, retain {len(retain_index)} of {len(train)}); allowed: "
-            "settings that keep at least one sample on each side")
+            f"{scenario!r} on {dataset!r} leaves an empty {empty} set (forget {len(forget)}, "
+            f"retain {len(retain_index)} of {len(train)}); allowed: settings that keep at least "
+            "one sample on each side")
     return Task(
         dataset=dataset, scenario=scenario, seed=seed, data_seed=data_seed,
         num_classes=num_classes, in_channels=images.shape[1], image_size=images.shape[2],

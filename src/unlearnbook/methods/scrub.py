@@ -32,7 +32,8 @@ def _scrub(model: nn.Module, task, *, epochs: int, max_steps: int, lr: float,
            milestones: tuple[int, ...], gamma: float, alpha: float, max_weight: float,
            temperature: float, retain_batch_size: int, forget_batch_size: int, momentum: float,
            weight_decay: float, freeze_bn: bool, smoothing: float, smoothing_start: int,
-           smoothing_steps: str, rewind: bool, seed: int, progress: bool | None, on_epoch: OnEpoch | None,
+           smoothing_steps: str, rewind: bool, seed: int, progress: bool | None,
+           on_epoch: OnEpoch | None,
            desc: str) -> nn.Module:
     device = device_of(model)
     generator = torch.Generator().manual_seed(seed)

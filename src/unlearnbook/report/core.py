@@ -252,14 +252,15 @@ class BookData:
     def profile(self) -> str:
         return self.meta.get("profile", "none")
 
-    def ours(self, paper: str, item: Item) -> pd.DataFrame:
-        """Our aggregated rows for an item."""
+    def ours(self, paper: str, item: Item, all_metrics: bool = False) -> pd.DataFrame:
+        """Our aggregated rows for an item (on every metric with ``all_metrics``, else on the
+        item's own)."""
         data = self.aggregate[self.aggregate["paper"] == paper]
         if data.empty:
             return data
         for column, allowed in item.select.items():
             data = data[data[column].isin(allowed)]
-        if item.metrics:
+        if item.metrics and not all_metrics:
             data = data[data["metric"].isin(item.metrics)]
         return data
 
@@ -318,7 +319,8 @@ class BookData:
                + f", finished {grid['finished']}") if grid else ""
         return (f"**Ours:** profile `{self.profile}` ({self.meta['description']}); "
                 f"{info['runs']} runs; datasets {', '.join(info['datasets'])}; data from "
-                f"{'; '.join(map(relative_paths, info['sources']))}; hardware {'; '.join(info['hardware'])}; "
+                f"{'; '.join(map(relative_paths, info['sources']))}; "
+                f"hardware {'; '.join(info['hardware'])}; "
                 f"{seeds_phrase(info.get('seeds', {}))}{ran}; report built "
                 f"{self.meta['built']}.")
 
@@ -549,9 +551,7 @@ def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeChe
     if regime.train_images and sizes and min(sizes) < regime.train_images / 2:
         return RegimeCheck(math.inf, f"trained on {min(sizes):,} images",
                            f"{regime.train_images:,} (its text)")
-    ours = data.aggregate[data.aggregate["paper"] == report.name]
-    for column, allowed in item.select.items():
-        ours = ours[ours[column].isin(allowed)]
+    ours = data.ours(report.name, item, all_metrics=True)
     ours = ours[ours["label"].isin(regime.labels) & ours["metric"].isin(regime.metrics)]
     theirs = reported(report.name, data.book_dir)
     theirs = theirs[theirs["item"] == (regime.item or item.id)]
@@ -591,9 +591,7 @@ def null_effect(data: "BookData", report: PaperReport, item: Item, method: str) 
     regime = report.regime
     if regime is None or not regime.forget_metrics:
         return ""
-    ours = data.aggregate[data.aggregate["paper"] == report.name]
-    for column, allowed in item.select.items():
-        ours = ours[ours[column].isin(allowed)]
+    ours = data.ours(report.name, item, all_metrics=True)
     keys = [c for c in item.rows if c in ours]
     sentences = []
     for setting, part in (ours.groupby(keys, sort=False, dropna=False) if keys else [((), ours)]):
@@ -652,10 +650,6 @@ class Verdict:
         regime = f" Regime ({self.regime})." if self.regime else ""
         return (f"**Verdict: {self.status}.** Claim: {self.claim} {self.detail}{regime} "
                 f"{self.paper_check}").strip()
-
-
-def _setting_names(checks: list[SettingCheck]) -> set[str]:
-    return {c.setting for c in checks}
 
 
 def verdict(data: BookData, item_id: str) -> Verdict:
@@ -947,19 +941,16 @@ def _planned_labels(run, finished: set[str]) -> dict:
             **{key: run.labels.get(key, run.parameters.get(key)) for key in PLANNED_KEYS}}
 
 
-#: Training images and classes of each dataset (before any validation hold-out).
-DATASET_SIZES = {"digits": (1438, 10), "digits5": (1438, 10), "cifar10": (50000, 10),
-                 "cifar100": (50000, 100), "cifar20": (50000, 100)}
-
-
 def training_images(parameters: dict) -> int | None:
     """How many images a run's original trains on, from its parameters alone (the dataset's
     size, or ``classes`` x ``train_per_class``, less the validation fraction); None for a dataset
-    this table does not know."""
+    :data:`~unlearnbook.data.sources.SHAPES` does not know."""
+    from ..data.sources import SHAPES
+
     dataset = parameters.get("dataset")
-    if dataset not in DATASET_SIZES:
+    if dataset not in SHAPES:
         return None
-    total, classes = DATASET_SIZES[dataset]
+    total, classes, _ = SHAPES[dataset]
     kwargs = {**parameters, **(parameters.get("task_kwargs") or {})}
     chosen = kwargs.get("classes")
     count = classes if chosen is None else chosen if isinstance(chosen, int) else len(chosen)
@@ -978,11 +969,14 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     out.mkdir(parents=True, exist_ok=True)
     frame = collect(results, spec["name"])
     plan = {paper: expand(spec, paper) for paper in papers_in(spec)}
-    current = {(run.paper, run.run_id) for runs in plan.values() for run in runs
-               if finished(run_dir(Path(results), run), run)}
-    refused = sorted(f"{run.paper}/{run.run_id} ({stale(run_dir(Path(results), run), run)})"
-                     for runs in plan.values() for run in runs
-                     if stale(run_dir(Path(results), run), run))
+    current, refused = set(), []
+    for run in (run for runs in plan.values() for run in runs):
+        folder = run_dir(Path(results), run)
+        why = stale(folder, run)
+        if why:
+            refused.append(f"{run.paper}/{run.run_id} ({why})")
+        elif finished(folder):
+            current.add((run.paper, run.run_id))
     if not frame.empty:  # runs the profile no longer has, or has with other parameters: out
         keep = [(p, r) in current for p, r in zip(frame["paper"], frame["run_id"])]
         frame = frame[keep]
@@ -1020,7 +1014,7 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
         else:
             lines.append(f"{paper}: no finished runs")
         _tutorial(source, out / f"{paper}_tutorial.ipynb", paper)
-    meta["stale"] = refused
+    meta["stale"] = sorted(refused)
     originals = Path(results) / spec["name"] / "originals.csv"
     if originals.exists():
         with atomic_write(out / "originals.csv") as tmp:
@@ -1029,5 +1023,5 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
         (out / "originals.csv").unlink()
     write_text(out / "meta.json", json.dumps(meta, indent=1))
     if refused:
-        lines.append(f"left out {len(refused)} stale run(s): {', '.join(refused)}")
+        lines.append(f"left out {len(refused)} stale run(s): {', '.join(sorted(refused))}")
     return "\n".join(lines) + f"\nwrote {out}"
