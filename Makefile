@@ -10,14 +10,14 @@ PAPER   ?= all
 # cpu) and never start hours of training: run `make grid PROFILE=cpu PAPER=sure` for that.
 export UNLEARNBOOK_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: book test grid report clean
+.PHONY: book test grid report assignments grade clean
 
 # pip byte-compiles what it installs on one core; compileall does it on all of them (~30 s less on
 # 2 cores). The .pyc files matter: with PYTHONDONTWRITEBYTECODE set, every notebook run would
 # otherwise recompile torch at import. Like pip, ignore the odd file that does not compile (-).
 $(BIN)/unlearnbook: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-compile -e '.[dev,docs,notebook]'
+	$(BIN)/pip install --quiet --no-compile -e '.[dev,docs,notebook,teach]'
 	-$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
 	touch $@
 
@@ -35,8 +35,17 @@ book: report  # --all: the chapters' sources do not change when their results do
 	$(BIN)/jupyter-book build . --all --warningiserror --keep-going
 endif
 
+# the four course assignments: student notebooks and autograders under assignments/dist/
+assignments: $(BIN)/unlearnbook
+	$(BIN)/unlearnbook assign
+
+# grade a folder of submissions: make grade ASSIGNMENT=sure SUBMISSIONS=path/to/folder
+grade: $(BIN)/unlearnbook
+	$(BIN)/unlearnbook grade '$(SUBMISSIONS)' --autograder 'assignments/dist/$(ASSIGNMENT)' \
+		--out 'grades-$(ASSIGNMENT).csv'
+
 test: $(BIN)/unlearnbook
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf _build book/generated results .snakemake
+	rm -rf _build book/generated results .snakemake assignments/dist

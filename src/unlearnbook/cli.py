@@ -1,4 +1,5 @@
-"""Command line: ``unlearnbook run | report`` (and ``job``, what Snakemake's jobs call)."""
+"""Command line: ``unlearnbook run | report | assign | grade`` (and ``job``, what Snakemake's jobs
+call)."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,21 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--profile", default="smoke")
     report.add_argument("--results", default="results")
     report.add_argument("--out", default="book/generated")
+    assign = sub.add_parser("assign", help="build the course assignments: student notebooks "
+                                           "and autograders (Otter Assign)")
+    assign.add_argument("--source", default="assignments",
+                        help="the folder of instructor notebooks")
+    assign.add_argument("--out", default="assignments/dist")
+    assign.add_argument("--names", default="all",
+                        help="lfssd, dau, sure, adaprob, a comma-separated list, or all")
+    assign.add_argument("--no-run-tests", action="store_true",
+                        help="skip running each solution against its tests first")
+    grade = sub.add_parser("grade", help="grade a folder of submitted notebooks (Otter Run, "
+                                         "no Docker)")
+    grade.add_argument("submissions", help="a folder of .ipynb submissions, or one notebook")
+    grade.add_argument("--autograder", required=True,
+                       help="an autograder zip, or its assignment's folder under assign's --out")
+    grade.add_argument("--out", default="grades.csv")
     job = sub.add_parser("job", help=argparse.SUPPRESS)
     job.add_argument("kind", choices=("run", "original"))
     job.add_argument("plan")
@@ -73,6 +89,18 @@ def main(argv: list[str] | None = None) -> int:
             if summary:
                 print(summary)
             return 1 if status else 0
+        if args.command in ("assign", "grade"):
+            from . import teaching
+
+            if args.command == "grade":
+                table = teaching.grade(args.submissions, args.autograder, args.out)
+                print(table.to_string(index=False))
+                print(f"wrote {args.out}")
+                return 0
+            names = teaching.ASSIGNMENTS if args.names == "all" else args.names.split(",")
+            for built in teaching.build(args.source, args.out, names, not args.no_run_tests):
+                print(f"{built.name}: student {built.student}, autograder {built.autograder}")
+            return 0
         from .report import prepare_book
 
         print(prepare_book(args.profile, args.results, args.out))

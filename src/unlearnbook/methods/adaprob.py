@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -131,13 +132,28 @@ def soft_kl(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (targets * (torch.log(targets.clamp_min(1e-12)) - log_p)).sum(1)
 
 
-@register("adaprob", needs=())
+#: ``fn(original, forget_mask) -> reference``: stage B, Ĝ from the original's softmax rows.
+Pseudo = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: ``fn(reference, weights, totals) -> targets``: stage C, the projection of Eq. 1-7.
+Projection = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def projected(targets: torch.Tensor, totals: torch.Tensor) -> Refined:
+    """A variant's projection as a :class:`Refined` (its own iteration count unknown: 0)."""
+    columns = targets.double().sum(0)
+    residual = float(((columns - totals.double()) / totals.double()).abs().max())
+    return Refined(targets, 0, residual)
+
+
+@register("adaprob", needs=(), parts=("pseudo_fn", "refine_fn", "kl_fn"))
 def adaprob(model: nn.Module, task, *, lam: float = 1.0, init: str = "uniform",
             marginal: str = "auto", row_weight: str = "lambda", solver_tol: float = 1e-6,
             max_iter: int = 200, support: str = "all", epochs: int = 2, lr: float = 0.01,
             batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4,
             freeze_bn: bool = False, seed: int = 0, progress: bool | None = None,
-            on_epoch: OnEpoch | None = None) -> nn.Module:
+            on_epoch: OnEpoch | None = None, pseudo_fn: Pseudo | None = None,
+            refine_fn: Projection | None = None,
+            kl_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = soft_kl) -> nn.Module:
     """AdaProb (§4). Stage A: the original's softmax on D_r and D_f. Stage B: Ĝ = uniform rows
     for D_f (``init="random"``: normalised U(0, 1) rows, as the official script), the original's
     rows for D_r. Stage C: :func:`refine` with totals :func:`class_totals` (``marginal="auto"``:
@@ -149,7 +165,9 @@ def adaprob(model: nn.Module, task, *, lam: float = 1.0, init: str = "uniform",
     (``support="forget_plus_ce"``: G* on D_f, cross-entropy on D_r).
 
     Stage D's defaults (2 epochs, lr 0.01, batch 64, SGD momentum 0.9, weight decay 5e-4) are
-    ours: the paper gives none. The profiles set the SCRUB protocol's per-setting values."""
+    ours: the paper gives none. The profiles set the SCRUB protocol's per-setting values.
+    Parts (a variant's own math, see the registry): ``pseudo_fn`` (stage B; replaces ``init``),
+    ``refine_fn`` (stage C's projection) and ``kl_fn`` (Eq. 8's per-sample term)."""
     if lam <= 0:
         raise UnlearnbookError(f"lam {lam!r} is out of range; allowed: lam > 0")
     check_choice("init", init, INITS)
@@ -161,7 +179,9 @@ def adaprob(model: nn.Module, task, *, lam: float = 1.0, init: str = "uniform",
     original = torch.softmax(predict(model, union)[0].double(), 1)  # stage A
     reference = original.clone()                                      # stage B
     generator = torch.Generator().manual_seed(seed)
-    if init == "uniform":
+    if pseudo_fn is not None:
+        reference = pseudo_fn(original.clone(), forget_mask.clone()).double()
+    elif init == "uniform":
         reference[forget_mask] = 1.0 / task.num_classes
     else:
         rows = torch.rand(int(forget_mask.sum()), task.num_classes, generator=generator,
@@ -170,8 +190,11 @@ def adaprob(model: nn.Module, task, *, lam: float = 1.0, init: str = "uniform",
     if marginal == "auto":
         marginal = "retain"
     totals = class_totals(original, reference, forget_mask, marginal, task.forget_class)
-    refined = refine(reference, row_weights(reference, forget_mask, lam, row_weight), totals,
-                     tol=solver_tol, max_iter=max_iter)                # stage C
+    weights = row_weights(reference, forget_mask, lam, row_weight)
+    if refine_fn is None:                                              # stage C
+        refined = refine(reference, weights, totals, tol=solver_tol, max_iter=max_iter)
+    else:
+        refined = projected(refine_fn(reference, weights, totals), totals)
     solver_seconds = time.perf_counter() - started
 
     device = device_of(model)
@@ -187,7 +210,7 @@ def adaprob(model: nn.Module, task, *, lam: float = 1.0, init: str = "uniform",
         for x, rows in batches(indexed, batch_size, shuffle=True, generator=generator,
                                device=device):
             logits = model(x)
-            per_sample = soft_kl(logits, targets[rows])
+            per_sample = kl_fn(logits, targets[rows])
             if support == "forget_plus_ce":
                 retained = nn.functional.cross_entropy(logits, labels[rows], reduction="none")
                 per_sample = torch.where(is_forget[rows], per_sample, retained)

@@ -23,6 +23,10 @@ from .common import per_sample_gradients
 
 IMPORTANCE_MODES = ("per_sample", "batch_mean")
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y) -> per-sample
+#: ``fn(model, dataset, batch_size) -> {parameter name: importance}``: a variant's estimator.
+Importance = Callable[[nn.Module, Dataset, int], dict[str, torch.Tensor]]
+#: ``fn(model, forget_importance, full_importance, alpha, lam)``: a variant's rule, in place.
+Dampen = Callable[[nn.Module, dict, dict, float, float], object]
 
 
 def output_sq_norm(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -120,13 +124,26 @@ def reference_order(task) -> tuple[Dataset, Dataset]:
 
 def selective_synaptic_dampening(model: nn.Module, task, objective: Objective, statistic: str,
                                  alpha: float, lam: float, mode: str, batch_size: int,
-                                 forget_batch_size: int) -> nn.Module:
+                                 forget_batch_size: int, importance_fn: Importance | None = None,
+                                 dampen_fn: Dampen | None = None) -> nn.Module:
     """Importance over D_f and over D = D_r + D_f (the whole training set, in
-    :func:`reference_order`, which only the batch-mean form depends on), then dampen."""
+    :func:`reference_order`, which only the batch-mean form depends on), then dampen.
+    ``importance_fn`` / ``dampen_fn``: a variant's own estimator and rule (the registry's
+    parts); the selection report is then measured on the weights before and after."""
     full, forget = reference_order(task)
-    imp_full = importance(model, full, objective, statistic, mode, batch_size)
-    imp_forget = importance(model, forget, objective, statistic, mode, forget_batch_size)
-    report = dampen(model, imp_forget, imp_full, alpha, lam)
+    if importance_fn is None:
+        def importance_fn(net: nn.Module, data: Dataset, size: int) -> dict[str, torch.Tensor]:
+            return importance(net, data, objective, statistic, mode, size)
+    imp_full = importance_fn(model, full, batch_size)
+    imp_forget = importance_fn(model, forget, forget_batch_size)
+    if dampen_fn is None:
+        report = dampen(model, imp_forget, imp_full, alpha, lam)
+    else:
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        dampen_fn(model, imp_forget, imp_full, alpha, lam)
+        report = pd.DataFrame([{"parameter": k, "size": p.numel(),
+                                "selected": int((p.detach() != before[k]).sum())}
+                               for k, p in model.named_parameters()])
     model.unlearn_info = {"dampening": report, "selected_fraction":
                           report["selected"].sum() / report["size"].sum()}
     return model

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Callable
 
 import pandas as pd
 import torch
@@ -99,11 +100,16 @@ def default_lr(task, model: nn.Module) -> float:
     return 0.03 if is_pruned(model) else 0.01
 
 
+#: ``fn(attacker, members, nonmembers) -> L_A``: :func:`membership_log_likelihood`'s form.
+Likelihood = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 def attacker_step(attacker: nn.Module, optimizer: torch.optim.Optimizer, members: torch.Tensor,
-                  nonmembers: torch.Tensor) -> torch.Tensor:
+                  nonmembers: torch.Tensor,
+                  likelihood: Likelihood = membership_log_likelihood) -> torch.Tensor:
     """One ascent step on L_A (Algorithm 1, line 7) in training mode; returns -L_A, detached."""
     attacker.train()
-    loss = -membership_log_likelihood(attacker, members, nonmembers)
+    loss = -likelihood(attacker, members, nonmembers)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -112,7 +118,8 @@ def attacker_step(attacker: nn.Module, optimizer: torch.optim.Optimizer, members
 
 def pretrain_attacker(attacker: nn.Module, optimizer: torch.optim.Optimizer,
                       members: torch.Tensor, nonmembers: torch.Tensor, iterations: int,
-                      batch_size: int, generator: torch.Generator) -> list[float]:
+                      batch_size: int, generator: torch.Generator,
+                      likelihood: Likelihood = membership_log_likelihood) -> list[float]:
     """Sec. 4.2's warm start: ``iterations`` steps on random batches of member and non-member
     tokens (the frozen defender's outputs on D and on D_v); returns the losses."""
     losses = []
@@ -120,7 +127,7 @@ def pretrain_attacker(attacker: nn.Module, optimizer: torch.optim.Optimizer,
         pick_m = torch.randint(len(members), (batch_size,), generator=generator)
         pick_v = torch.randint(len(nonmembers), (batch_size,), generator=generator)
         losses.append(attacker_step(attacker, optimizer, members[pick_m.to(members.device)],
-                                    nonmembers[pick_v.to(nonmembers.device)]))
+                                    nonmembers[pick_v.to(nonmembers.device)], likelihood))
     return torch.stack(losses).tolist() if losses else []
 
 
@@ -132,13 +139,16 @@ def alpha_schedule(task, iterations: int, alpha_iterations: int | None) -> int:
     return 30 if task.scenario == "class" else iterations
 
 
-@register("dau", needs=("val", "labels"))
+@register("dau", needs=("val", "labels"), parts=("view_fn", "likelihood_fn", "vss_fn"))
 def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam: float = 5e-3,
         lr: float | None = None, attacker_lr: float = 1e-3, epochs: float = 3.0,
         min_iterations: int = 100, batch_size: int = 256, pretrain_iterations: int = 1000,
         alpha_iterations: int | None = None, noise_samples: int = 10, noise_std: float = 1.0,
         use_vss: bool = True, objective: str = "saturating", momentum: float = 0.9,
-        weight_decay: float = 5e-4, seed: int = 0, progress: bool | None = None) -> nn.Module:
+        weight_decay: float = 5e-4, seed: int = 0, progress: bool | None = None,
+        view_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]] = defender_view,
+        likelihood_fn: Likelihood = membership_log_likelihood,
+        vss_fn: Callable[..., torch.Tensor] = barlow_twins) -> nn.Module:
     """Algorithm 1. ``lr`` None: the paper's rate for the scenario and sparsity. One iteration per
     retain batch (D_f and D_v are cycled) for ``epochs`` passes over D_r, and at least
     ``min_iterations`` (our choice; the paper gives no run length): on a small D_r three passes
@@ -147,7 +157,8 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     ``alpha_iterations`` None: alpha drops to 0 after the first 30 iterations in class-wise
     forgetting (the paper's number), never otherwise. ``use_vss=False`` is the ablation of
     Table 2; ``objective="non_saturating"`` the GAN-style form of Sec. 3.3 (the defender
-    maximises log(1 - A(f')) + log A(v'))."""
+    maximises log(1 - A(f')) + log A(v')). Parts (a variant's own math, see the registry):
+    ``view_fn`` (:func:`defender_view`'s form), ``likelihood_fn`` (L_A) and ``vss_fn`` (V_ss)."""
     check_choice("objective", objective, ("saturating", "non_saturating"))
     lr = default_lr(task, model) if lr is None else lr
     iterations = max(min_iterations, int(epochs * math.ceil(len(task.retain) / batch_size)), 1)
@@ -164,7 +175,7 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     pair = min(batch_size, len(task.forget), len(task.val))
 
     def view(x, y):
-        return defender_view(model, x, y, k, noise_samples, noise_std, generator)
+        return view_fn(model, x, y, k, noise_samples, noise_std, generator)
 
     # pre-train A on the frozen defender: members from D, non-members from D_v (tokens cached)
     model.eval()
@@ -174,7 +185,8 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
             max(1, math.ceil(4 * len(task.val) / batch_size)))]
         val_pool = [view(x, y)[1] for x, y in batches(task.val, batch_size, device=device)]
     pretrain_losses = pretrain_attacker(attacker, attacker_opt, torch.cat(members_pool),
-                                        torch.cat(val_pool), pretrain_iterations, pair, generator)
+                                        torch.cat(val_pool), pretrain_iterations, pair, generator,
+                                        likelihood_fn)
 
     # full-size pairs: a last partial batch of 2 + 2 samples would make V_ss's centred
     # correlations exactly +-1 and the attacker step a coin flip
@@ -197,17 +209,18 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
                                 torch.cat([y_f[:size], y_v[:size]]))
         members, nonmembers = tokens[:size], tokens[size:]
         # line 7: the attacker ascends L_A on the defender's (detached) outputs
-        attack_loss = attacker_step(attacker, attacker_opt, members.detach(), nonmembers.detach())
+        attack_loss = attacker_step(attacker, attacker_opt, members.detach(), nonmembers.detach(),
+                                    likelihood_fn)
         # line 8: the defender descends L_D + alpha L_A + beta V_ss against the updated attacker
         attacker.eval()
         if objective == "saturating":
-            adversarial = membership_log_likelihood(attacker, members, nonmembers)
+            adversarial = likelihood_fn(attacker, members, nonmembers)
         else:
-            adversarial = -membership_log_likelihood(attacker, nonmembers, members)
+            adversarial = -likelihood_fn(attacker, nonmembers, members)
         loss = ce + weights[step] * adversarial
         vss = torch.zeros((), device=device)
         if use_vss:
-            vss = barlow_twins(features[:size], features[size:], lam)
+            vss = vss_fn(features[:size], features[size:], lam)
             loss = loss + beta * vss
         defender_opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -4,6 +4,18 @@ A method declares, when it registers, what it needs from a task (``needs``: ``"v
 validation set, ``"labels"`` when it reads the forget set's labels) and whether it is
 ``deterministic`` (then the unlearning seed cannot change its result). :func:`check_needs` tests a
 task's shape against those needs before anything runs.
+
+Your own method joins the same pipeline and metric suites as the package's (this is how the course
+assignments put a student's method in the book's tables)::
+
+    @ub.methods.register("my_lfssd", needs=(), replace=True)  # replace: re-running the cell
+    def my_lfssd(model, task, *, alpha: float = 10.0) -> nn.Module:
+        return ub.methods.lfssd.lfssd(model, task, alpha=alpha, importance_fn=my_importance)
+
+``parts``: keyword arguments of a method that take code (a loss, an importance estimator), so that
+a variant can swap one piece of the method's math and keep the rest; they are not
+hyper-parameters (a profile cannot set them, the tables do not list them), so a variant calls the
+package's function directly, as above.
 """
 from __future__ import annotations
 
@@ -15,7 +27,8 @@ from typing import Callable
 
 from torch import nn
 
-from .._checks import UnlearnbookError, check_choice, check_int, check_number, is_integer
+from .._checks import (UnlearnbookError, check_choice, check_int, check_number, check_safe_name,
+                       is_integer)
 from ..data.tasks import Task
 
 Method = Callable[..., nn.Module]
@@ -31,11 +44,18 @@ class MethodInfo:
     needs: tuple[str, ...] = ("labels",)
     deterministic: bool = False
     seed_axis: str = "unlearn"
+    parts: tuple[str, ...] = ()
 
     @property
     def hyperparameters(self) -> dict[str, object]:
         params = inspect.signature(self.fn).parameters
-        return {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY}
+        return {k: p.default for k, p in params.items()
+                if p.kind is p.KEYWORD_ONLY and k not in self.parts}
+
+    @property
+    def builtin(self) -> bool:
+        """Whether the method is one of the package's own (those cannot be replaced)."""
+        return self.fn.__module__.startswith(f"{__package__}.")
 
 
 _METHODS: dict[str, MethodInfo] = {}
@@ -45,19 +65,33 @@ SEED_AXES = ("unlearn", "train")
 
 
 def register(name: str, *, needs: tuple[str, ...] = ("labels",), deterministic: bool = False,
-             seed_axis: str = "unlearn") -> Callable[[Method], Method]:
-    """Register ``fn(model, task, **hp) -> model`` under ``name`` (``model`` is a private copy).
+             seed_axis: str = "unlearn", parts: tuple[str, ...] = (),
+             replace: bool = False) -> Callable[[Method], Method]:
+    """Register ``fn(model, task, **hp) -> model`` under ``name`` (``model`` is a private copy;
+    hyper-parameters are ``fn``'s keyword-only arguments, except those named in ``parts``).
     ``seed_axis``: which seed a run hands the method when its hyper-parameters set none:
     ``unlearn`` (the unlearning seed) or ``train`` (the original's training seed: the
-    retrained oracles, which differ from the original only in their data)."""
+    retrained oracles, which differ from the original only in their data). ``replace``: a
+    method of your own registered before under ``name`` is replaced (a notebook cell run
+    twice); the package's own methods are never replaced."""
+    check_safe_name("method name", name)
     for need in needs:
         check_choice("method need", need, NEEDS)
     check_choice("seed axis", seed_axis, SEED_AXES)
 
     def wrap(fn: Method) -> Method:
-        if name in _METHODS:
-            raise ValueError(f"method {name!r} registered twice")
-        _METHODS[name] = MethodInfo(name, fn, tuple(needs), deterministic, seed_axis)
+        keywords = {k for k, p in inspect.signature(fn).parameters.items()
+                    if p.kind is p.KEYWORD_ONLY}
+        missing = sorted(set(parts) - keywords)
+        if missing:
+            raise UnlearnbookError(f"parts {missing} of method {name!r} are not keyword-only "
+                                   f"arguments of {fn.__name__}; allowed: {sorted(keywords)}")
+        if name in _METHODS and (not replace or _METHODS[name].builtin):
+            how = ("it is one of the package's own methods; allowed: another name"
+                   if _METHODS[name].builtin else "allowed: replace=True to redefine it")
+            raise UnlearnbookError(f"method {name!r} is already registered; {how}")
+        _METHODS[name] = MethodInfo(name, fn, tuple(needs), deterministic, seed_axis,
+                                    tuple(parts))
         return fn
     return wrap
 

@@ -5,6 +5,8 @@ gradient pushes G_f to make the two indistinguishable, while cross-entropy on D_
 classifier G_y(G_f(x)) useful (Eq. 3-4, updates Eq. 7-9)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -44,6 +46,10 @@ class DomainClassifier(nn.Module):
         return self.net(features).squeeze(1)
 
 
+#: ``fn(model, domain, x_r, y_r, x_f, x_v, retain_weight, domain_weight)``: :func:`sure_loss`'s form.
+SureLoss = Callable[..., torch.Tensor]
+
+
 def sure_loss(model: nn.Module, domain: DomainClassifier, x_r: torch.Tensor, y_r: torch.Tensor,
               x_f: torch.Tensor, x_v: torch.Tensor, retain_weight: float, domain_weight: float
               ) -> torch.Tensor:
@@ -59,12 +65,12 @@ def sure_loss(model: nn.Module, domain: DomainClassifier, x_r: torch.Tensor, y_r
     return retain_weight * classification + domain_weight * domain_loss
 
 
-@register("sure", needs=("val",))
+@register("sure", needs=("val",), parts=("loss_fn",))
 def sure(model: nn.Module, task, *, epochs: int = 20, lr: float = 0.045, alpha: float = 0.807,
          lam: float | None = None, retain_batch_size: int = 128, forget_batch_size: int = 256,
          decay_epochs: tuple[int, ...] = (10,), momentum: float = 0.9,
          weight_decay: float = 5e-4, seed: int = 0, progress: bool | None = None,
-         on_epoch: OnEpoch | None = None) -> nn.Module:
+         on_epoch: OnEpoch | None = None, loss_fn: SureLoss = sure_loss) -> nn.Module:
     """SURE with SGD. ``momentum`` 0 gives exactly the updates of Eq. 7-9 (θ ← θ − μ·gradient);
     the default 0.9 is the brief's reading of an unstated optimiser (the paper follows Ganin &
     Lempitsky, who used momentum 0.9). G_d is freshly initialised (seeded) every run. The
@@ -73,7 +79,8 @@ def sure(model: nn.Module, task, *, epochs: int = 20, lr: float = 0.045, alpha: 
     validation samples of D_f's classes, cycled in batches the size of the forget batch.
     Defaults: Table 3, random forgetting (lr 0.045, α 0.807, forget batch 256, lr × 0.1 after
     epoch 10); Table 4 (partial / class): lr 0.0372, α 0.4241, forget batch 128, decay at 4.
-    20 epochs and retain batch 128 are ours."""
+    20 epochs and retain batch 128 are ours. Part ``loss_fn``: a variant's Eq. 3-4 in
+    :func:`sure_loss`'s form (see the registry)."""
     if lam is not None and lam <= 0:
         raise UnlearnbookError(f"lam {lam!r} is out of range; allowed: > 0 (or None to use alpha)")
     if not 0.0 <= alpha <= 1.0:
@@ -91,8 +98,8 @@ def sure(model: nn.Module, task, *, epochs: int = 20, lr: float = 0.045, alpha: 
 
     def loss(x_r, y_r, x_f, y_f):
         x_v, _ = next(unseen_batches)
-        return sure_loss(model, domain, x_r, y_r, x_f, x_v[:len(x_f)], retain_weight,
-                         domain_weight)
+        return loss_fn(model, domain, x_r, y_r, x_f, x_v[:len(x_f)], retain_weight,
+                       domain_weight)
 
     history = paired_unlearning(
         model, task, loss, epochs=epochs, lr=lr, retain_batch_size=retain_batch_size,
