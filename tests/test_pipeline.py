@@ -1,6 +1,8 @@
 """The LFSSD notebook under papermill, the grid runner's resume, the report and the book build."""
+import html as html_lib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -268,6 +270,39 @@ def test_jupyter_book_builds_on_fixture_results(tmp_path):
     intro = (html / "book" / "intro.html").read_text()
     assert "lfssd.html#lfssd-t4" in intro and "replicated" in intro
     assert "cdn.jsdelivr" not in page and (html / "_static" / "mathjax" / "tex-chtml.js").exists()
+    _check_built_pages(html, tmp_path)
+
+
+def _visible_text(page: str) -> str:
+    """A built page's text as a reader sees it: no scripts, styles, code or math sources."""
+    for tag in ("script", "style", "pre", "code"):
+        page = re.sub(rf"<{tag}\b.*?</{tag}>", " ", page, flags=re.S)
+    page = re.sub(r'<(span|div) class="math[^"]*">.*?</\1>', " ", page, flags=re.S)
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def _check_built_pages(html: Path, tmp_path: Path) -> None:
+    """What must be true of every built page (issue 29): math renders (no raw TeX or $ in the
+    text), no machine path or internal wording leaks, every launch link opens a tracked file,
+    and profile-dependent text appears only in its profile's build (this one is not smoke)."""
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True,
+                                 text=True).stdout.split())
+    pages = [p for p in html.rglob("*.html") if "_static" not in p.parts]
+    assert len(pages) >= 10
+    for path in pages:
+        page = path.read_text()
+        text = _visible_text(page)
+        for raw in ("$", "\\hat", "\\alpha", "\\mathcal", "\\frac", "[]_{"):
+            assert raw not in text, (path.name, raw, text[max(0, text.find(raw) - 80):][:160])
+        for leak in (str(tmp_path), str(ROOT), "/home/", "/root/", "as the brief",
+                     "GPU session"):
+            assert leak not in page, (path.name, leak)
+        for url in re.findall(r'href="(https://(?:mybinder\.org|colab\.research[^"]*))"', page):
+            target = re.search(r"(?:filepath|blob/[^/]+)/(?:=)?([^&\"]+)", url)
+            assert target and target.group(1) in tracked, (path.name, url)
+    lfssd = _visible_text((html / "book" / "lfssd.html").read_text())
+    assert "one digit of ten" not in lfssd and "8x8" not in lfssd
+    assert "Exercises" in (html / "book" / "generated" / "lfssd_tutorial.html").read_text()
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])

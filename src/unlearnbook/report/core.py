@@ -882,19 +882,34 @@ def show(data: BookData, item_id: str) -> None:
 
 def _tutorial(source: Path | None, target: Path, paper: str) -> None:
     """Copy an executed notebook as the paper's tutorial page with its parameter cells
-    collapsed, or write a page saying there is none."""
+    collapsed, or write a page saying there is none. The prose comes from the paper's notebook
+    as it is now (markdown cells matched by cell id; a committed run keeps the notebook it was
+    executed with), and so do the exercises (cells tagged ``exercises``), appended at the end;
+    code cells and their outputs stay the run's."""
     import nbformat
 
+    from ..profiles import notebook_path
+
+    current = notebook_path(paper)
+    cells = nbformat.read(current, as_version=4).cells if current.exists() else []
+
+    def exercise(cell) -> bool:
+        return "exercises" in cell.metadata.get("tags", [])
     if source is not None and source.exists():
         notebook = nbformat.read(source, as_version=4)
+        prose = {c.get("id"): c.source for c in cells if c.cell_type == "markdown"}
         for c in notebook.cells:
             tags = c.metadata.get("tags", [])
             if "parameters" in tags or "injected-parameters" in tags:
                 c.metadata["tags"] = sorted(set(tags) | {"hide-input"})
+            if c.cell_type == "markdown" and c.get("id") in prose:
+                c.source = prose[c.get("id")]
     else:
         notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
             f"# {paper.upper()} tutorial\n\nNo run of this paper finished in this build: run "
             f"`unlearnbook run --paper {paper}`, then `unlearnbook report`.")])
+    notebook.cells = ([c for c in notebook.cells if not exercise(c)]
+                      + [c for c in cells if exercise(c)])
     with atomic_write(target) as tmp:
         nbformat.write(notebook, tmp)
 

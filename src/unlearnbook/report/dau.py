@@ -124,7 +124,7 @@ REGIME = Regime(labels=("retrain", "original"), metrics=("RA", "TA", "UA"), tole
                     "random and class-wise forgetting, and well below the 30-point gaps of "
                     "a model that did not fit its data",
                 forget_metrics=("UA", "MIA_efficacy"), train_images=45000)
-NO_CIFAR100 = ("Neither the smoke profile (digits) nor the cpu profile runs CIFAR-100; the paper "
+NO_CIFAR100 = ("Neither the smoke profile nor the cpu profile runs CIFAR-100; the paper "
                "profile (GPU) does.")
 ROWS = ("target", "sparsity")
 

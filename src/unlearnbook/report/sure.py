@@ -234,7 +234,7 @@ def representation(frame: pd.DataFrame) -> list[SettingCheck]:
 
 
 def resembles_oracle(frame: pd.DataFrame) -> list[SettingCheck]:
-    """S11 (F6), quantified as the brief suggests: the smallest gap to the oracle in ``NNR``
+    """S11 (F6), quantified (our choice): the smallest gap to the oracle in ``NNR``
     (D_f's distance to its class's retained samples, relative to unseen samples) is SURE's, the
     second smallest L1Sparse's."""
     checks = []
