@@ -264,7 +264,7 @@ def test_jupyter_book_builds_on_fixture_results(tmp_path):
         page = (html / "book" / f"{report.name}.html").read_text()
         assert "Traceback" not in page
         for item in report.items:
-            assert item.id in page
+            assert item.id in (html / "book" / f"{item.page or report.name}.html").read_text()
     page = (html / "book" / "lfssd.html").read_text()
     assert "97.50 ± 0.71" in page and "not testable at this scale" in page
     intro = (html / "book" / "intro.html").read_text()

@@ -160,20 +160,73 @@ def epoch_curves(frame: pd.DataFrame, oracle: str = "retrain"):
     return grid
 
 
+#: The paper's own method in every comparison figure; every other method in one muted colour.
+HIGHLIGHT, BASE = "#dd8452", "#4c72b0"
+
+
 def gap_bars(frame: pd.DataFrame, metrics: list[str], row: str | None = None,
-             order: list[str] | None = None):
-    """Bars of |method − oracle| per metric (SURE-F2, F4, F8, F11, F5b/c); ``row`` facets by a
-    column (e.g. the forget size); error bars are the std over runs when given."""
+             order: list[str] | None = None, highlight: str | None = None):
+    """Bars of |method − oracle| per metric (SURE-F2, F4, F8, F11, F5b/c), the paper's method
+    (``highlight``) in its own colour; ``row`` facets by a column (e.g. the forget size, in
+    numeric order), with method names under every row; error bars are the std over runs when
+    given."""
     value = _value(frame)
     data = frame[frame["metric"].isin(metrics)]
+    labels = order or list(dict.fromkeys(data["label"]))
+    row_order = None
+    if row is not None:
+        def number(value: object) -> float:
+            digits = "".join(c for c in str(value) if c.isdigit())
+            return float(digits) if digits else float("inf")
+        row_order = sorted(dict.fromkeys(data[row]), key=lambda v: (number(v), str(v)))
     grid = sns.catplot(data=data, x="label", y=value, col="metric", col_order=metrics, row=row,
-                       kind="bar", order=order, height=2.6, aspect=1.15, sharey=False,
-                       color="#4c72b0", errorbar=None)
+                       row_order=row_order, kind="bar", order=labels, hue="label",
+                       hue_order=labels, legend=False, height=2.3, aspect=1.3, sharey=False,
+                       sharex=False, errorbar=None,
+                       palette={l: HIGHLIGHT if l == highlight else BASE for l in labels})
     for ax in grid.axes.flat:
-        ax.tick_params(axis="x", rotation=60)
+        ax.tick_params(axis="x", rotation=60, labelsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("gap to oracle (points)")
+    grid.figure.tight_layout()
     return grid
+
+
+def ours_vs_paper(frame: pd.DataFrame, metric: str, setting: list[str],
+                  highlight: str | None = None, reference: float | None = None):
+    """One panel per setting: each method's value, ours (filled) beside the paper's printed one
+    (hollow), the paper's method in its own colour and bold; ``reference``: a vertical line
+    (e.g. 50% for a membership attack)."""
+    data = frame[frame["metric"] == metric].copy()
+    data["setting"] = data[setting].astype(str).agg(" ".join, axis=1) if setting else ""
+    settings = list(dict.fromkeys(data["setting"]))
+    labels = list(dict.fromkeys(data["label"]))
+    columns = min(len(settings), 4)
+    rows = -(-len(settings) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 0.28 * len(labels) * rows
+                                                     + 0.9 * rows), squeeze=False, sharey=True)
+    for ax, name in zip(axes.flat, settings):
+        part = data[data["setting"] == name]
+        for source, style in (("paper", dict(facecolors="none")), ("ours", {})):
+            points = part[part["source"] == source].set_index("label").reindex(labels)
+            colours = [HIGHLIGHT if l == highlight else BASE for l in labels]
+            ax.scatter(points["mean"], range(len(labels)), s=36, edgecolors=colours,
+                       c=None if style else colours, label=source, **style)
+        if reference is not None:
+            ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(metric)
+        ax.set_yticks(range(len(labels)), labels, fontsize=9)
+        for tick in ax.get_yticklabels():
+            tick.set_fontweight("bold" if tick.get_text() == highlight else "normal")
+        ax.grid(axis="x", alpha=0.3)
+    axes.flat[0].invert_yaxis()  # shared: the first method on top in every panel
+    for ax in list(axes.flat)[len(settings):]:
+        ax.axis("off")
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=2,
+               fontsize=9, bbox_to_anchor=(0.5, -0.06), frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def radar(frame: pd.DataFrame, axes: list[str], title: str = "", ax=None):
@@ -196,13 +249,13 @@ def radar(frame: pd.DataFrame, axes: list[str], title: str = "", ax=None):
     return ax
 
 
-def embedding_panels(embedding: pd.DataFrame, columns: int = 4):
+def embedding_panels(embedding: pd.DataFrame, columns: int = 5):
     """SURE-F6: one t-SNE panel per model; red D_f, cyan retained samples of D_f's classes,
     blue the other retained samples."""
     colours = {"other": "#1f4e9c", "forget class": "#17becf", "forget": "#d62728"}
     labels = list(dict.fromkeys(embedding["label"]))
     rows = -(-len(labels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.5 * columns, 2.5 * rows), squeeze=False)
     for ax, label in zip(axes.flat, labels):
         part = embedding[embedding["label"] == label]
         for group in ("other", "forget class", "forget"):

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import plots
 from .core import (TABLE_STYLES, BookData, Claim, Item, PaperReport, Regime, SettingCheck,
-                   register_paper)
+                   html_caption, register_paper, stacked)
 
 METHODS = ("original", "finetune", "neggrad_plus", "cfk", "euk", "badteacher", "scrub", "scrub_r",
            "adaprob")
@@ -164,6 +164,16 @@ def outputs_figure(inputs: str):
     return draw
 
 
+def versus_figure(metric: str, reference: float | None = None):
+    """Ours beside the paper's printed value, per method and setting (ADA-T4)."""
+    def draw(data: BookData, item: Item):
+        frame = stacked(data, item.id)
+        if frame.empty:
+            return None
+        return plots.ours_vs_paper(frame, metric, list(item.rows), "adaprob", reference)
+    return draw
+
+
 def time_figure(data: BookData, item: Item):
     ours = data.ours("adaprob", item)
     ours = ours[ours["label"].isin(("retrain", "scrub", "adaprob"))]
@@ -208,7 +218,7 @@ def recipe_table(data: BookData, item: Item):
         else f"{v:g}" if isinstance(v, (int, float)) else v))
     caption = data.caption("adaprob", item) + (
         " weight_decay: the L2 pull to the starting weights (l2_init) where a recipe has one.")
-    return frame.style.hide(axis="index").set_caption(caption).set_table_styles(TABLE_STYLES)
+    return frame.style.hide(axis="index").set_caption(html_caption(caption)).set_table_styles(TABLE_STYLES)
 
 
 # --- the paper ----------------------------------------------------------------------------------
@@ -249,6 +259,7 @@ REPORT = register_paper(PaperReport(
                          "SCRUB's.", kl_at_most_scrub("kl_test", 0.0), units="nats")),
         Item("ADA-T4", "membership inference (loss attack), large scale", {"group": ["large"]},
              ("MIA",), rows=SETTING, labels=("retrain",) + METHODS,
+             figure=versus_figure("MIA", reference=50.0),
              claim=Claim("AdaProb's MIA accuracy is near 50% (within 5 points) and at least as "
                          "close to 50% as SCRUB's.", mia_near_chance(), forgetting=True)),
         Item("ADA-T5", "ablation of λ (small scale, ResNet)", {"group": ["lambda"]},
@@ -256,8 +267,10 @@ REPORT = register_paper(PaperReport(
              claim=Claim("A larger λ lowers the retain error at a cost in forget error (a rise "
                          "of at most one retain sample or the seed spread; two seeds at least).",
                          lambda_trade_off)),
-        Item("ADA-T6", "pre-training hyper-parameters", render=recipe_table),
-        Item("ADA-T7", "training hyper-parameters", render=recipe_table),
+        Item("ADA-T6", "pre-training hyper-parameters", render=recipe_table,
+             folded="the hyper-parameters"),
+        Item("ADA-T7", "training hyper-parameters", render=recipe_table,
+             folded="the hyper-parameters"),
         Item("ADA-F2", "t-SNE of outputs on the test set", figure=outputs_figure("test")),
         Item("ADA-F3", "t-SNE of outputs on the forget set", figure=outputs_figure("forget")),
         Item("ADA-F4", "unlearning time", {"group": ["small", "large"]}, ("time_s",),
@@ -273,6 +286,7 @@ REPORT = register_paper(PaperReport(
                          "does not run them."),
         Item("ADA-X2", "every baseline at small scale, Fisher and NTK forgetting included",
              {"group": ["small"]}, ERRORS + ("kl_forget", "kl_test"), rows=SETTING,
-             labels=("retrain",) + METHODS + SMALL_SCALE_ONLY),
+             labels=("retrain",) + METHODS + SMALL_SCALE_ONLY,
+             folded="every baseline's errors and KL divergences"),
     ),
 ))

@@ -120,6 +120,8 @@ class Item:
     figure: Callable[["BookData", "Item"], object] | None = None
     render: Callable[["BookData", "Item"], object] | None = None
     unavailable: str = ""
+    folded: str = ""  # a reference table shown behind "Show <folded>" (e.g. hyper-parameters)
+    page: str = ""  # the book page that shows the item, when not its paper's chapter
 
 
 @dataclass(frozen=True)
@@ -424,17 +426,42 @@ TABLE_STYLES = [
 ]
 
 
+def html_caption(text: str) -> str:
+    """A caption written in Markdown as the HTML a table caption needs: escaped, with
+    ```code``` spans as <code> (a styled table's caption is not parsed as Markdown)."""
+    import html
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
+
+
+def split_settings(frame: pd.DataFrame) -> tuple[list[tuple], list[tuple]]:
+    """The settings of a table (its row keys without the method) that have a number of ours,
+    and those that hold the paper's numbers only."""
+    if frame.empty:
+        return [], []
+    ours = [c for c in frame.columns if c[1] == "ours"]
+    has_ours = (frame[ours] != MISSING).any(axis=1) if ours else pd.Series(False, frame.index)
+    keys = frame.index.droplevel(-1) if frame.index.nlevels > 1 else pd.Index([()] * len(frame))
+    ran = list(dict.fromkeys(k for k, flag in zip(keys, has_ours) if flag))
+    return ran, [k for k in dict.fromkeys(keys) if k not in ran]
+
+
 def table(data: BookData, item_id: str, metrics: tuple[str, ...] | None = None,
-          caption: bool = True):
+          caption: bool = True, settings: list[tuple] | None = None):
     """An item as a styled HTML table: the paper's method bold and shaded, its caption naming
-    the profile, data and seeds behind our numbers (``metrics``: a subset of the columns)."""
+    the profile, data and seeds behind our numbers (``metrics``: a subset of the columns;
+    ``settings``: only these row settings, as :func:`split_settings` names them)."""
     report, item = find_item(item_id)
     if item.render is not None:
         return item.render(data, item)
     frame = table_frame(data, item_id, metrics)
+    if settings is not None and not frame.empty:
+        keys = frame.index.droplevel(-1) if frame.index.nlevels > 1 else None
+        frame = frame[[k in settings for k in keys]] if keys is not None else frame
     if frame.empty:
         frame = pd.DataFrame({"": [f"no numbers in this build or in the paper for {item_id}"]})
-        return frame.style.hide(axis="index").set_caption(data.caption(report.name, item))
+        return frame.style.hide(axis="index").set_caption(
+            html_caption(data.caption(report.name, item)))
 
     def highlight(row: pd.Series) -> list[str]:
         label = row.name[-1] if isinstance(row.name, tuple) else row.name
@@ -447,7 +474,7 @@ def table(data: BookData, item_id: str, metrics: tuple[str, ...] | None = None,
     styler = frame.style.apply(highlight, axis=1)
     styler = styler.hide(axis="index", names=True).hide(axis="columns", names=True)
     if caption:
-        styler = styler.set_caption(data.caption(report.name, item))
+        styler = styler.set_caption(html_caption(data.caption(report.name, item)))
     return styler.set_table_styles(TABLE_STYLES)
 
 
@@ -743,7 +770,7 @@ def verdict_summary(data: BookData) -> pd.DataFrame:
             if item.claim is None:
                 continue
             found = verdict(data, item.id)
-            link = f'<a href="{report.name}.html#{item.id.lower()}">{item.id}</a>'
+            link = f'<a href="{item.page or report.name}.html#{item.id.lower()}">{item.id}</a>'
             shared = texts.count(item.claim.text) > 1  # say which setting the row is
             claim = f"{item.title}: {item.claim.text}" if shared else item.claim.text
             rows.append({"item": link, "claim": claim, "verdict": found.status,
@@ -855,25 +882,70 @@ def html_table(frame: pd.DataFrame):
 WIDE = 5  # tables with more metrics than this are shown in two halves
 
 
+def figure_html(fig, alt: str) -> str:
+    """A figure as an inline PNG whose alt text says what it shows (the figure's title after
+    ``alt``), not where the file lies."""
+    import base64
+    import html
+    import io
+
+    title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    text = html.escape(f"{alt}. {title}" if title else alt)
+    return (f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}" '
+            f'alt="{text}" style="max-width: 100%">')
+
+
 def show(data: BookData, item_id: str) -> None:
     """Display an item in a chapter: its table (unless it is a figure only), its figure, and
     its verdict when it states a claim."""
-    from IPython.display import Markdown, display
+    from IPython.display import HTML, Markdown, display
 
     report, item = find_item(item_id)
     if item.unavailable and data.ours(report.name, item).empty:
         display(Markdown(f"**Not produced in this build:** {item.unavailable}"))
         if data.paper(report.name, item).empty:
             return
-    if item.render is not None or len(item.metrics) <= WIDE:
-        if item.figure is None or item.metrics or item.render is not None:
-            display(table(data, item_id))
-    else:  # a wide table in two halves, so that every column fits the page
-        half = -(-len(item.metrics) // 2)
-        display(table(data, item_id, item.metrics[:half]))
-        display(table(data, item_id, item.metrics[half:], caption=False))
-    if item.figure is not None:
+
+    def tables(settings: list[tuple] | None, caption: bool = True) -> list:
+        if item.render is not None or len(item.metrics) <= WIDE:
+            return [table(data, item_id, caption=caption, settings=settings)]
+        half = -(-len(item.metrics) // 2)  # a wide table in two halves: every column fits
+        return [table(data, item_id, item.metrics[:half], caption, settings),
+                table(data, item_id, item.metrics[half:], False, settings)]
+
+    def fold(summary: str, stylers: list) -> None:
+        display(HTML(f"<details class='numbers'><summary>{summary}</summary>"
+                     f"{''.join(t.to_html() for t in stylers)}</details>"))
+
+    charted = item.figure is not None
+    if charted:  # the figure first, with real alt text; the table it draws folded beneath it
+        import matplotlib.pyplot as plt
+
+        before = set(plt.get_fignums())
         figure(data, item_id)
+        for number in [n for n in plt.get_fignums() if n not in before]:
+            display(HTML(figure_html(plt.figure(number), f"{item.id}: {item.title}")))
+            plt.close(number)
+    if not charted or item.metrics or item.render is not None:
+        ran, paper_only = ([], []) if item.render is not None else split_settings(
+            table_frame(data, item_id))
+        if item.folded:
+            fold(f"Show {item.folded}", tables(None))
+        elif charted and item.render is None:
+            display(Markdown(data.caption(report.name, item)))
+            fold("Show the numbers behind the figure, ours beside the paper's",
+                 tables(None, caption=False))
+        elif not paper_only:
+            for shown in tables(None):
+                display(shown)
+        else:  # the settings we ran beside the paper's; the paper's other rows folded away
+            for shown in tables(ran) if ran else []:
+                display(shown)
+            fold(f"Show the paper's numbers for the {len(paper_only)} other setting(s), not "
+                 "run in this build" if ran else "Show the paper's table (not run in this build)",
+                 tables(paper_only, caption=not ran))
     if item.claim is not None:
         display(Markdown(verdict(data, item_id).markdown()))
 

@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .core import (TABLE_STYLES, BookData, Item, PaperReport, cell, paper_report, papers,
-                   register_paper)
+from .core import (TABLE_STYLES, BookData, Item, PaperReport, cell, html_caption, paper_report,
+                   papers, register_paper)
 
 
 def headline_columns(frame: pd.DataFrame) -> list[tuple[str, str]]:
@@ -41,7 +41,7 @@ def render_table(data: BookData, item: Item):
     text = pd.DataFrame([[cell(m, s) for m, s in zip(means.loc[label], stds.loc[label])]
                          for label in means.index], index=means.index, columns=means.columns)
     styler = text.style.hide(axis="index", names=True).hide(axis="columns", names=True)
-    return styler.set_caption(data.caption("cross", item)).set_table_styles(TABLE_STYLES)
+    return styler.set_caption(html_caption(data.caption("cross", item))).set_table_styles(TABLE_STYLES)
 
 
 def heatmap(data: BookData, item: Item):

@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 from .. import plots
 from .core import (TABLE_STYLES, BookData, Claim, Item, PaperReport, Regime, SettingCheck,
-                   register_paper)
+                   html_caption, register_paper)
 
 METHODS = ("sure", "l1sparse", "scrub", "finetune", "badteacher", "be_plus", "bs_plus", "rl",
            "neggrad_plus")
@@ -293,7 +293,8 @@ def bars_figure(metrics: tuple[str, ...], row: str | None = None):
         if ours.empty:
             return None
         order = [l for l in METHODS if l in set(ours["label"])]
-        _title(plots.gap_bars(ours, list(metrics), row=row, order=order), data, item)
+        _title(plots.gap_bars(ours, list(metrics), row=row, order=order, highlight="sure"),
+               data, item)
     return draw
 
 
@@ -328,7 +329,7 @@ def mia_figure(data: BookData, item: Item):
     if ours.empty:
         return None
     grid = plots.gap_bars(ours[ours["label"].isin(METHODS)], ["MIA_I", "MIA_II"],
-                          order=[l for l in METHODS if l in set(ours["label"])])
+                          order=[l for l in METHODS if l in set(ours["label"])], highlight="sure")
     oracle = ours[ours["label"] == "retrain"].set_index("metric")["mean"]
     for metric, ax in grid.axes_dict.items():
         if metric in oracle:
@@ -344,7 +345,8 @@ def representation_figure(data: BookData, item: Item):
         return None
     plots.distance_scatter(ours)
     _title(plots.gap_bars(ours, ["dMIARS_I", "dMIARS_II"],
-                          order=[l for l in METHODS if l in set(ours["label"])]), data, item)
+                          order=[l for l in METHODS if l in set(ours["label"])],
+                          highlight="sure"), data, item)
 
 
 def embedding_figure(data: BookData, item: Item):
@@ -402,7 +404,7 @@ def hyperparameter_table(data: BookData, item: Item):
                                    if (p, s) in frame.columns]).reindex(METHODS)
     caption = data.caption("sure", item) + (" Ours: the values the runs used (decay epochs and "
                                             "epochs scaled to the profile).")
-    return frame.style.set_caption(caption).set_table_styles(TABLE_STYLES).hide(
+    return frame.style.set_caption(html_caption(caption)).set_table_styles(TABLE_STYLES).hide(
         axis="columns", names=True)
 
 
@@ -459,27 +461,29 @@ REPORT = register_paper(PaperReport(
                          "(how far D_f sits from its class, relative to unseen samples).",
                          resembles_oracle, units="NNR")),
         Item("SURE-F7", "random: accuracy during unlearning", {"group": ["random"]},
-             figure=curves_figure),
+             figure=curves_figure, page="sure_scenarios"),
         Item("SURE-F8", "random: gaps at the best epoch", {"group": ["random"]},
              ("dUA", "dRA", "dUtility", "dMIA_I", "dMIA_II", "RRT"), labels=METHODS,
              figure=bars_figure(("dUA", "dRA", "dUtility")),
              claim=Claim("Random forgetting: SURE's gaps are at most L1Sparse's on every "
                          "benchmark but run time, where L1Sparse is faster.", beats_l1sparse,
-                         forgetting=True)),
+                         forgetting=True), page="sure_scenarios"),
         Item("SURE-F9", "random: MIA-I and MIA-II with the oracle", {"group": ["random"]},
              ("MIA_I", "MIA_II"), labels=("retrain",) + METHODS, figure=mia_figure,
              claim=Claim("Random forgetting: MIAs are largely ineffective; every method and "
-                         "the oracle score alike (MIA-I within 5 points).", mia_flat)),
+                         "the oracle score alike (MIA-I within 5 points).", mia_flat),
+             page="sure_scenarios"),
         Item("SURE-F10", "partial class: accuracy during unlearning", {"group": ["partial"]},
-             figure=curves_figure),
+             figure=curves_figure, page="sure_scenarios"),
         Item("SURE-F11", "partial class: gaps at the best epoch", {"group": ["partial", "class"]},
              GAPS + ("dMIA_I", "dMIA_II", "RRT"), labels=METHODS, figure=bars_figure(GAPS),
              claim=Claim("Class scenarios: SURE has the smallest gap on every accuracy "
                          "benchmark and both MIAs.",
-                         smallest_gaps(GAPS + ("dMIA_I", "dMIA_II")), forgetting=True)),
+                         smallest_gaps(GAPS + ("dMIA_I", "dMIA_II")), forgetting=True),
+             page="sure_scenarios"),
         Item("SURE-F12", "partial class: MIA-I and MIA-II with the oracle",
              {"group": ["partial"]}, ("MIA_I", "MIA_II"), labels=("retrain",) + METHODS,
-             figure=mia_figure),
+             figure=mia_figure, page="sure_scenarios"),
         Item("SURE-F13", "CINIC-10", {"group": ["cinic10"]}, RADAR, labels=METHODS,
              figure=radar_figure, unavailable=USER_DATA.format(what="CINIC-10")),
         Item("SURE-F14", "Tiny ImageNet", {"group": ["tinyimagenet"]}, RADAR, labels=METHODS,
@@ -490,7 +494,8 @@ REPORT = register_paper(PaperReport(
         Item("SURE-F16", "sensitivity to lr and α (±20%)", {"group": ["sensitivity"]},
              figure=heatmap_figure,
              claim=Claim("SURE is insensitive to its lr and α: no metric moves more than 10 "
-                         "points within ±20% of the tuned values.", insensitive)),
+                         "points within ±20% of the tuned values.", insensitive),
+             page="sure_scenarios"),
         Item("SURE-T1", "best epoch (top-1) vs the five best epochs (top-5)",
              {"group": ["partial"]}, T1_METRICS, labels=T1_METHODS,
              claim=Claim("SURE outperforms L1Sparse, SCRUB and RL overall and on most metrics, "
@@ -504,8 +509,8 @@ REPORT = register_paper(PaperReport(
                          "(no model predicts them for even 10% of D_f), so "
                          "there is no confusion to resolve; the cpu and paper profiles test it."),
         Item("SURE-T3", "hyper-parameters, random forgetting", {"group": ["random"]},
-             render=hyperparameter_table),
+             render=hyperparameter_table, folded="the hyper-parameters"),
         Item("SURE-T4", "hyper-parameters, partial class", {"group": ["partial"]},
-             render=hyperparameter_table),
+             render=hyperparameter_table, folded="the hyper-parameters"),
     ),
 ))
