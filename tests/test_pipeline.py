@@ -300,8 +300,12 @@ def _check_built_pages(html: Path, tmp_path: Path) -> None:
         for url in re.findall(r'href="(https://(?:mybinder\.org|colab\.research[^"]*))"', page):
             target = re.search(r"(?:filepath|blob/[^/]+)/(?:=)?([^&\"]+)", url)
             assert target and target.group(1) in tracked, (path.name, url)
-    lfssd = _visible_text((html / "book" / "lfssd.html").read_text())
+    chapter = (html / "book" / "lfssd.html").read_text()
+    lfssd = _visible_text(chapter)
     assert "one digit of ten" not in lfssd and "8x8" not in lfssd
+    # settings we did not run fold away; figures say what they show, not where their file is
+    assert "paper-only" in chapter and "Show the paper" in lfssd
+    assert 'alt="../_images' not in chapter and 'alt="LFSSD-F1' in chapter
     assert "Exercises" in (html / "book" / "generated" / "lfssd_tutorial.html").read_text()
 
 
@@ -432,3 +436,40 @@ def test_plan_selects_run_ids_and_rejects_unknown_ones():
     with pytest.raises(ub.UnlearnbookError, match=r"unknown run id\(s\) \['nope'\]; allowed: "
                                                   "class-lamp-rn-s0"):
         plan("cpu", ["lfssd"], only=["nope"])
+
+
+def test_a_runs_reading_says_whether_the_method_moved_towards_the_oracle():
+    def results(method_values: tuple[float, float]) -> pd.DataFrame:
+        values = {"original": (99.0, 98.0), "retrain": (98.0, 0.0), "lfssd": method_values}
+        return pd.DataFrame([{"label": label, "metric": metric, "value": v, "seconds": 1.0}
+                             for label, pair in values.items()
+                             for metric, v in zip(("Dr", "Df"), pair)])
+    unchanged = ub.pipeline.outcome(results((99.0, 98.0)), "lfssd", ["Dr", "Df"])
+    assert "changed nothing" in unchanged
+    moved = ub.pipeline.outcome(results((97.0, 1.0)), "lfssd", ["Dr", "Df"])
+    assert "closer to the oracle than the original model on 1 of 2 metrics (Df)" in moved
+    assert "away from it on Dr" in moved
+
+
+def test_figures_highlight_the_papers_method_and_order_forget_sizes():
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.colors import to_hex
+
+    frame = pd.DataFrame([{"label": label, "metric": "dUA", "mean": v, "target": f"size {size}"}
+                          for size in (500, 10, 100)
+                          for label, v in (("sure", 1.0), ("scrub", 2.0))])
+    grid = ub.plots.gap_bars(frame, ["dUA"], row="target", order=["sure", "scrub"],
+                             highlight="sure")
+    titles = [ax.get_title() for ax in grid.axes.flat]
+    assert [t.split("|")[0].strip() for t in titles] == [
+        "target = size 10", "target = size 100", "target = size 500"]
+    bars = grid.axes.flat[0].patches
+    assert to_hex(bars[0].get_facecolor()) == ub.plots.HIGHLIGHT
+    assert to_hex(bars[1].get_facecolor()) == ub.plots.BASE
+    assert all(ax.get_xticklabels()[0].get_text() == "sure" for ax in grid.axes.flat)
+    versus = pd.DataFrame([{"label": l, "metric": "MIA", "mean": v, "source": s, "target": t}
+                           for t in ("a", "b") for s in ("ours", "paper")
+                           for l, v in (("retrain", 50.0), ("adaprob", 55.0))])
+    fig = ub.plots.ours_vs_paper(versus, "MIA", ["target"], "adaprob", 50.0)
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 2

@@ -244,7 +244,23 @@ def outcome(results: pd.DataFrame, method: str, metrics: list[str],
                      + (f" ({', '.join(refs)})" if refs else ""))
     seconds = first[first["label"] == method]["seconds"].iloc[0]
     lines.append(f"- **run time**: `{method}` {seconds:.1f} s")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + _reading(values, method, metrics)
+
+
+def _reading(values: pd.DataFrame, method: str, metrics: list[str]) -> str:
+    """One sentence of interpretation: did the method move the model towards the oracle?"""
+    shown = [m for m in metrics if m in values]
+    if not {"original", "retrain"} <= set(values.index) or not shown:
+        return "Without both the original and the oracle in this run, there is no yardstick."
+    row, original, oracle = (values.loc[name, shown] for name in (method, "original", "retrain"))
+    if ((row - original).abs() < 0.05).all():
+        return (f"**Reading:** `{method}` left every metric where the original model had it: "
+                "it changed nothing at this setting.")
+    closer = [m for m in shown if abs(row[m] - oracle[m]) < abs(original[m] - oracle[m])]
+    farther = [m for m in shown if abs(row[m] - oracle[m]) > abs(original[m] - oracle[m])]
+    text = (f"**Reading:** `{method}` moved closer to the oracle than the original model on "
+            f"{len(closer)} of {len(shown)} metrics ({', '.join(closer) or 'none'})")
+    return text + (f" and away from it on {', '.join(farther)}." if farther else ".")
 
 
 def sensitivity_specs(method: str, factors: list[float], base_hp: dict | None = None

@@ -103,6 +103,11 @@ def attack_bars(frame: pd.DataFrame, metrics: tuple[str, ...] = (
                        height=3, aspect=1.4, errorbar=None)
     grid.set_axis_labels("", "D_f called non-member (%)")
     grid.set_xticklabels(rotation=45, ha="right")
+    silent = sorted(label for label, values in data.groupby("label")[value]
+                    if values.fillna(0).abs().max() == 0)
+    if silent:  # a missing bar is a 0, not a method left out: say so
+        grid.figure.text(0.5, -0.08, f"No bar for {', '.join(silent)}: every attack calls 0% of "
+                         "its D_f non-member.", ha="center", fontsize=9)
     return grid
 
 
@@ -188,6 +193,10 @@ def gap_bars(frame: pd.DataFrame, metrics: list[str], row: str | None = None,
         ax.tick_params(axis="x", rotation=60, labelsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("gap to oracle (points)")
+        if all(abs(bar.get_height()) == 0 or np.isnan(bar.get_height()) for bar in ax.patches):
+            ax.set_ylim(0, 1)  # an empty panel says why
+            ax.text(0.5, 0.5, "every gap is 0", transform=ax.transAxes, ha="center",
+                    fontsize=9, color="grey")
     grid.figure.tight_layout()
     return grid
 
