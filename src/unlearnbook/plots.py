@@ -187,7 +187,7 @@ def gap_bars(frame: pd.DataFrame, metrics: list[str], row: str | None = None,
     grid = sns.catplot(data=data, x="label", y=value, col="metric", col_order=metrics, row=row,
                        row_order=row_order, kind="bar", order=labels, hue="label",
                        hue_order=labels, legend=False, height=2.3, aspect=1.3, sharey=False,
-                       sharex=False, errorbar=None,
+                       sharex=False, errorbar=None, saturation=1,
                        palette={l: HIGHLIGHT if l == highlight else BASE for l in labels})
     for ax in grid.axes.flat:
         ax.tick_params(axis="x", rotation=60, labelsize=9)
