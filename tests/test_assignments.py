@@ -134,6 +134,10 @@ def test_a_wrong_gradient_reversal_passes_public_tests_and_fails_hidden_ones(tmp
             cell["source"] = source.replace("return -ctx.coefficient", "return ctx.coefficient")
             flipped += 1
     assert flipped == 1
+    # only q1 and q2 matter here: drop the end-to-end run after them (the grader scores q3 0)
+    last = max(i for i, c in enumerate(notebook["cells"]) if 'grader.check("q2")' in
+               "".join(c["source"]))
+    notebook["cells"] = notebook["cells"][:last + 1]
     wrong = tmp_path / "wrong" / "sure.ipynb"
     wrong.parent.mkdir()
     wrong.write_text(json.dumps(notebook))

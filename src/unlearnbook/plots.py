@@ -249,10 +249,12 @@ def radar(frame: pd.DataFrame, axes: list[str], title: str = "", ax=None):
         _, ax = plt.subplots(figsize=(4.2, 4.2), subplot_kw={"polar": True})
     for label, values in normalised.iterrows():
         closed = values.tolist() + values.tolist()[:1]
-        ax.plot(angles + angles[:1], closed, linewidth=2.2 if label == "sure" else 1,
-                label=label)
+        paper_method = label == "sure"  # drawn thick, in the highlight colour, on top
+        ax.plot(angles + angles[:1], closed, linewidth=2.2 if paper_method else 1, label=label,
+                color=HIGHLIGHT if paper_method else None, zorder=3 if paper_method else 2)
     ax.set_xticks(angles)
-    ax.set_xticklabels(axes, fontsize=8)
+    ax.set_xticklabels(axes, fontsize=9)
+    ax.tick_params(axis="x", pad=8)
     ax.set_yticklabels([])
     ax.set_title(title, fontsize=10)
     return ax
@@ -276,7 +278,7 @@ def embedding_panels(embedding: pd.DataFrame, columns: int = 5):
         ax.set_yticks([])
     for ax in list(axes.flat)[len(labels):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7, markerscale=2, loc="best")
+    axes.flat[0].legend(fontsize=8, markerscale=2, loc="best")
     fig.tight_layout()
     return fig
 

@@ -982,6 +982,14 @@ def _tutorial(source: Path | None, target: Path, paper: str) -> None:
             f"`unlearnbook run --paper {paper}`, then `unlearnbook report`.")])
     notebook.cells = ([c for c in notebook.cells if not exercise(c)]
                       + [c for c in cells if exercise(c)])
+    heading = f"{paper.upper()} tutorial"
+    for c in notebook.cells:  # every figure's alt text names the section it illustrates
+        if c.cell_type == "markdown" and c.source.lstrip().startswith("#"):
+            heading = c.source.lstrip().splitlines()[0].lstrip("# ").strip()
+        elif c.cell_type == "code" and any("image/png" in o.get("data", {})
+                                           for o in c.get("outputs", [])):
+            c.metadata.setdefault("mystnb", {}).setdefault("image", {})["alt"] = (
+                f"{paper.upper()} tutorial, figure for: {heading}")
     with atomic_write(target) as tmp:
         nbformat.write(notebook, tmp)
 

@@ -304,8 +304,9 @@ def radar_figure(data: BookData, item: Item):
     targets = list(dict.fromkeys(ours["target"]))
     if not targets:
         return None
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 4.2),
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.8 * len(targets), 4.2),
                              subplot_kw={"polar": True}, squeeze=False)
+    fig.subplots_adjust(wspace=0.55)  # room for each radar's axis labels
     for ax, target in zip(axes.flat, targets):
         plots.radar(ours[ours["target"] == target], list(RADAR), f"{target}", ax=ax)
     axes.flat[-1].legend(loc="center left", bbox_to_anchor=(1.1, 0.5), fontsize=8)
