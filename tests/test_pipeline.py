@@ -306,6 +306,9 @@ def _check_built_pages(html: Path, tmp_path: Path) -> None:
     # settings we did not run fold away; figures say what they show, not where their file is
     assert "<details class='numbers'>" in chapter and "Show the paper's numbers for the" in lfssd
     assert 'alt="../_images' not in chapter and 'alt="LFSSD-F1' in chapter
+    legend = re.sub(r"\s+", " ", lfssd)  # (method names sit in <code>, which the text drops)
+    assert "Methods: the model before unlearning" in legend
+    assert "selective synaptic dampening (SSD)" in legend
     assert "Exercises" in (html / "book" / "generated" / "lfssd_tutorial.html").read_text()
 
 

@@ -881,6 +881,35 @@ def html_table(frame: pd.DataFrame):
 
 WIDE = 5  # tables with more metrics than this are shown in two halves
 
+#: What each method name in a table stands for, said under the first table of a chapter that
+#: shows it (the glossary page has the long form).
+METHOD_NAMES = {
+    "original": "the model before unlearning", "retrain": "retrained from scratch on D_r (oracle)",
+    "retrain_head": "new head retrained on D_r (the SSD code's retrain)",
+    "finetune": "fine-tuning on D_r", "ft": "fine-tuning on D_r (FT)",
+    "ga": "gradient ascent on D_f (GA)", "ff": "Fisher forgetting (FF)",
+    "iu": "influence unlearning (IU)", "neggrad_plus": "NegGrad+",
+    "badteacher": "Bad Teacher", "amnesiac": "amnesiac unlearning",
+    "ssd": "selective synaptic dampening (SSD)", "l1sparse": "ℓ1-sparse fine-tuning",
+    "rl": "random labels (RL)", "be_plus": "boundary expanding (BE+)",
+    "bs_plus": "boundary shrinking (BS+)", "scrub": "SCRUB", "scrub_r": "SCRUB+R (rewinding)",
+    "cfk": "CF-k (last block fine-tuned)", "euk": "EU-k (last block retrained)",
+    "ntk": "NTK forgetting", "fisher": "Fisher forgetting",
+}
+_NAMED: set[str] = set()  # names already explained in this chapter (one kernel per chapter)
+
+
+def method_legend(labels: list[str]) -> str:
+    """One line of HTML under a table for the method names this chapter has not explained yet
+    (the chapters are HTML pages beside the glossary's)."""
+    new = [l for l in dict.fromkeys(labels) if l in METHOD_NAMES and l not in _NAMED]
+    _NAMED.update(new)
+    if not new:
+        return ""
+    names = "; ".join(f"<code>{l}</code> {METHOD_NAMES[l]}" for l in new)
+    return (f"<p class='method-legend'><small>Methods: {names} (every name and metric: the "
+            "<a href='glossary.html'>glossary</a>).</small></p>")
+
 
 def figure_html(fig, alt: str) -> str:
     """A figure as an inline PNG whose alt text says what it shows (the figure's title after
@@ -946,6 +975,11 @@ def show(data: BookData, item_id: str) -> None:
             fold(f"Show the paper's numbers for the {len(paper_only)} other setting(s), not "
                  "run in this build" if ran else "Show the paper's table (not run in this build)",
                  tables(paper_only, caption=not ran))
+    if item.metrics and item.render is None:
+        frame = table_frame(data, item_id)
+        legend = method_legend(list(frame.index.get_level_values(-1))) if not frame.empty else ""
+        if legend:
+            display(HTML(legend))
     if item.claim is not None:
         display(Markdown(verdict(data, item_id).markdown()))
 
