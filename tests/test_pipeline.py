@@ -476,3 +476,21 @@ def test_figures_highlight_the_papers_method_and_order_forget_sizes():
                            for l, v in (("retrain", 50.0), ("adaprob", 55.0))])
     fig = ub.plots.ours_vs_paper(versus, "MIA", ["target"], "adaprob", 50.0)
     assert len([ax for ax in fig.axes if ax.get_title()]) == 2
+
+
+def test_tutorial_pages_print_no_machine_path(tmp_path):
+    """A committed run's notebook printed its data folder as an absolute path; the book's copy
+    keeps the folder's last two parts, as the provenance lines do."""
+    import nbformat
+
+    from unlearnbook.report.core import _tutorial
+
+    printed = "data from image folder /work/x/data/cifar10 (decoded once)\n"
+    run = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "print(task.describe())",
+        outputs=[nbformat.v4.new_output("stream", name="stdout", text=printed)])])
+    source = tmp_path / "run.ipynb"
+    nbformat.write(run, source)
+    _tutorial(source, tmp_path / "page.ipynb", "sure")
+    text = (tmp_path / "page.ipynb").read_text()
+    assert "image folder data/cifar10 (decoded once)" in text and "/work/x" not in text

@@ -991,7 +991,8 @@ def _tutorial(source: Path | None, target: Path, paper: str) -> None:
     collapsed, or write a page saying there is none. The prose comes from the paper's notebook
     as it is now (markdown cells matched by cell id; a committed run keeps the notebook it was
     executed with), and so do the exercises (cells tagged ``exercises``), appended at the end;
-    code cells and their outputs stay the run's."""
+    code cells and their outputs stay the run's, with absolute paths cut by
+    :func:`relative_paths` as in the provenance lines."""
     import nbformat
 
     from ..profiles import notebook_path
@@ -1010,6 +1011,12 @@ def _tutorial(source: Path | None, target: Path, paper: str) -> None:
                 c.metadata["tags"] = sorted(set(tags) | {"hide-input"})
             if c.cell_type == "markdown" and c.get("id") in prose:
                 c.source = prose[c.get("id")]
+            for output in c.get("outputs", []):  # what the run printed names no machine path
+                if "text" in output:
+                    output["text"] = relative_paths(output["text"])
+                for kind in ("text/plain", "text/markdown"):
+                    if kind in output.get("data", {}):
+                        output["data"][kind] = relative_paths(output["data"][kind])
     else:
         notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
             f"# {paper.upper()} tutorial\n\nNo run of this paper finished in this build: run "
