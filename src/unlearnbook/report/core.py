@@ -434,14 +434,22 @@ def html_caption(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
 
 
+def setting_keys(frame: pd.DataFrame) -> pd.Index:
+    """Each row's setting: its row keys without the method (``()`` when the method is the only
+    key, so that the whole table is one setting)."""
+    if frame.index.nlevels > 1:
+        return frame.index.droplevel(-1)
+    return pd.Index([()] * len(frame), tupleize_cols=False)
+
+
 def split_settings(frame: pd.DataFrame) -> tuple[list[tuple], list[tuple]]:
-    """The settings of a table (its row keys without the method) that have a number of ours,
-    and those that hold the paper's numbers only."""
+    """The settings of a table (:func:`setting_keys`) that have a number of ours, and those
+    that hold the paper's numbers only."""
     if frame.empty:
         return [], []
     ours = [c for c in frame.columns if c[1] == "ours"]
     has_ours = (frame[ours] != MISSING).any(axis=1) if ours else pd.Series(False, frame.index)
-    keys = frame.index.droplevel(-1) if frame.index.nlevels > 1 else pd.Index([()] * len(frame))
+    keys = setting_keys(frame)
     ran = list(dict.fromkeys(k for k, flag in zip(keys, has_ours) if flag))
     return ran, [k for k in dict.fromkeys(keys) if k not in ran]
 
@@ -456,8 +464,7 @@ def table(data: BookData, item_id: str, metrics: tuple[str, ...] | None = None,
         return item.render(data, item)
     frame = table_frame(data, item_id, metrics)
     if settings is not None and not frame.empty:
-        keys = frame.index.droplevel(-1) if frame.index.nlevels > 1 else None
-        frame = frame[[k in settings for k in keys]] if keys is not None else frame
+        frame = frame[[k in settings for k in setting_keys(frame)]]
     if frame.empty:
         frame = pd.DataFrame({"": [f"no numbers in this build or in the paper for {item_id}"]})
         return frame.style.hide(axis="index").set_caption(
@@ -957,9 +964,11 @@ def show(data: BookData, item_id: str) -> None:
         for number in [n for n in plt.get_fignums() if n not in before]:
             display(HTML(figure_html(plt.figure(number), f"{item.id}: {item.title}")))
             plt.close(number)
-    if not charted or item.metrics or item.render is not None:
-        ran, paper_only = ([], []) if item.render is not None else split_settings(
-            table_frame(data, item_id))
+    shows_table = not charted or item.metrics or item.render is not None
+    frame = (table_frame(data, item_id) if shows_table and item.render is None
+             else pd.DataFrame())
+    if shows_table:
+        ran, paper_only = split_settings(frame)
         if item.folded:
             fold(f"Show {item.folded}", tables(None))
         elif charted and item.render is None:
@@ -975,11 +984,9 @@ def show(data: BookData, item_id: str) -> None:
             fold(f"Show the paper's numbers for the {len(paper_only)} other setting(s), not "
                  "run in this build" if ran else "Show the paper's table (not run in this build)",
                  tables(paper_only, caption=not ran))
-    if item.metrics and item.render is None:
-        frame = table_frame(data, item_id)
-        legend = method_legend(list(frame.index.get_level_values(-1))) if not frame.empty else ""
-        if legend:
-            display(HTML(legend))
+    legend = method_legend(list(frame.index.get_level_values(-1))) if not frame.empty else ""
+    if legend:
+        display(HTML(legend))
     if item.claim is not None:
         display(Markdown(verdict(data, item_id).markdown()))
 
