@@ -21,7 +21,8 @@ import torch
 from unlearnbook.io import atomic_write
 from unlearnbook.metrics.core import accuracy, predict
 from unlearnbook.pipeline import hardware, original_model
-from unlearnbook.runner import build_task, commit, full_parameters, plan
+from unlearnbook.profiles import load
+from unlearnbook.runner import build_task, commit, full_parameters, plan, use_model_store
 
 
 def main() -> None:
@@ -30,10 +31,12 @@ def main() -> None:
     parser.add_argument("--paper", required=True)
     parser.add_argument("--runs", required=True, help="comma-separated run ids")
     parser.add_argument("--out", default=None, help="a CSV to add the rows to")
+    parser.add_argument("--results", default="results")
     args = parser.parse_args()
     rows = []
     for run in plan(args.profile, [args.paper], args.runs.split(",")):
         params = full_parameters(run)
+        use_model_store(args.results, load(args.profile)["name"])
         task = build_task(params)
         start = time.perf_counter()
         model = original_model(task, params["arch"], params["arch_kwargs"], params["recipe"],

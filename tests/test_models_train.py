@@ -1,3 +1,5 @@
+import copy
+import json
 import multiprocessing as mp
 
 import pytest
@@ -94,3 +96,81 @@ def test_device_choice(monkeypatch, digits_class_task):
     model = ub.models.build("smallcnn", 10, 1, seed=0)
     trained = ub.train.fit(model, digits_class_task.forget, ub.train.Recipe(epochs=1), cache=False)
     assert device_of(trained) == torch.device("cpu")
+
+
+def test_fp16_weights_go_to_the_model_store_and_load_anywhere(digits_class_task, tmp_path,
+                                                              monkeypatch):
+    """A recipe with ``weights: fp16`` ends with float16-exact weights; with a model store set,
+    the model is committed there (float16 file, sha256 sidecar naming the machine) and a second
+    machine (an empty cache, another thread count) loads it instead of training; a damaged
+    committed file is refused and retrained, never used."""
+    task = digits_class_task
+    model = ub.models.build("smallcnn", task.num_classes, task.in_channels, seed=0)
+    recipe = ub.train.Recipe(epochs=2, lr=0.05, batch_size=64, weights="fp16")
+    store = tmp_path / "models"
+    monkeypatch.setenv("UNLEARNBOOK_MODELS", str(store))
+    monkeypatch.setenv("UNLEARNBOOK_CACHE", str(tmp_path / "cache-a"))
+    first = ub.train.fit(model, task.train, recipe, seed=0)
+    assert not first.fit_info.cached
+    for tensor in first.state_dict().values():
+        if tensor.is_floating_point():
+            assert torch.equal(tensor, tensor.half().float())
+    saved, = store.glob("*.pt")
+    meta = json.loads(saved.with_suffix(".json").read_text())
+    assert meta["sha256"] == ub.train.file_sha256(saved) and meta["hardware"].startswith("CPU")
+    assert all(t.dtype in (torch.float16, torch.int64) for t in torch.load(saved).values())
+    monkeypatch.setenv("UNLEARNBOOK_CACHE", str(tmp_path / "cache-b"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1 if threads > 1 else 2)
+    try:
+        again = ub.train.fit(model, task.train, recipe, seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    assert again.fit_info.cached
+    assert ub.train.state_hash(again) == ub.train.state_hash(first)
+    saved.write_bytes(saved.read_bytes()[:-64] + bytes(64))
+    with pytest.warns(UserWarning, match="integrity"):
+        redone = ub.train.fit(model, task.train, recipe, seed=0)
+    assert ub.train.state_hash(redone) == ub.train.state_hash(first)
+    assert ub.train.file_sha256(saved) == json.loads(saved.with_suffix(".json").read_text())[
+        "sha256"]
+
+
+def test_a_killed_training_resumes_to_the_same_weights(digits_class_task, tmp_path, monkeypatch):
+    """The loop saves its state after each epoch; killed after epoch 2 of 4, it resumes there
+    and ends with the weights of an uninterrupted training."""
+    task = digits_class_task
+    model = ub.models.build("smallcnn", task.num_classes, task.in_channels, seed=0)
+    recipe = ub.train.resolve(ub.train.Recipe(epochs=4, lr=0.05, batch_size=64, augment=True),
+                              torch.device("cpu"))
+    whole = copy.deepcopy(model)
+    ub.train._train(whole, task.train, recipe, 0, False, "whole")
+    partial = tmp_path / "partial.pt"
+
+    class Killed(Exception):
+        pass
+
+    real_tqdm = ub.train.tqdm
+
+    class DiesAtEpochTwo:
+        def __init__(self, epochs, **kwargs):
+            self.epochs = epochs
+
+        def __iter__(self):
+            for epoch in self.epochs:
+                if epoch == 2:
+                    raise Killed
+                yield epoch
+
+        def set_postfix(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(ub.train, "tqdm", DiesAtEpochTwo)
+    with pytest.raises(Killed):
+        ub.train._train(copy.deepcopy(model), task.train, recipe, 0, False, "killed", partial)
+    assert partial.exists()
+    monkeypatch.setattr(ub.train, "tqdm", real_tqdm)
+    resumed = copy.deepcopy(model)
+    info = ub.train._train(resumed, task.train, recipe, 0, False, "resumed", partial)
+    assert len(info.losses) == 4
+    assert ub.train.state_hash(resumed) == ub.train.state_hash(whole)

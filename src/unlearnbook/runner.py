@@ -324,6 +324,7 @@ def train_original(plan_file: str | os.PathLike, key: str) -> None:
         raise UnlearnbookError(f"original {key!r} is not in the plan {str(plan_file)!r}")
     _, run = _plan_run(plan_file, **data["originals"][key])
     params = full_parameters(run)
+    use_model_store(data["results"], data["profile_name"])
     start = time.perf_counter()
     with gpu_slot(data["gpus"], data["runs_per_gpu"]):
         task = build_task(params)
@@ -336,6 +337,14 @@ def train_original(plan_file: str | os.PathLike, key: str) -> None:
     marker = Path(data["results"]) / data["profile_name"] / ".originals" / f"{key}.json"
     write_text(marker, json.dumps({"seconds": round(time.perf_counter() - start, 1),
                                    "shared_by": shared}, indent=1))
+
+
+def use_model_store(results: str | os.PathLike, profile_name: str) -> Path:
+    """Point :func:`~unlearnbook.train.model_store` at ``<results>/<profile>/models`` (unless
+    ``$UNLEARNBOOK_MODELS`` names another folder) for this process and the kernels it starts."""
+    folder = Path(os.environ.setdefault("UNLEARNBOOK_MODELS",
+                                        str(Path(results) / profile_name / "models")))
+    return folder
 
 
 def failed_notebook(data: dict, run: Run) -> Path:
@@ -363,6 +372,7 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     executed = folder / f"{paper}.ipynb"
     start = time.perf_counter()
     os.environ["UNLEARNBOOK_PROGRESS"] = "0"
+    use_model_store(data["results"], data["profile_name"])
     with gpu_slot(data["gpus"], data["runs_per_gpu"]):
         try:
             papermill.execute_notebook(str(notebook_path(paper)), str(executed),

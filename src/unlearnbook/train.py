@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import platform
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -26,6 +27,7 @@ TRAIN_CODE_VERSION = "1"
 SCHEDULES = ("constant", "multistep", "cosine", "onecycle")
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("auto", "fp32", "bf16")
+WEIGHT_PRECISIONS = ("fp32", "fp16")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class Recipe:
     bf16 (:func:`~unlearnbook.device.cpu_bf16_native`), fp32 elsewhere; "bf16" on a CPU without
     it falls back to fp32 and says so (:func:`resolve`). ``channels_last`` None: on CUDA only.
     What was used is recorded in the checkpoint's metadata and in ``fit_info``.
+
+    ``weights`` "fp16" rounds the trained weights to float16 once training ends (what the model
+    is from then on): such a model is stored losslessly in half the bytes, which is how a
+    profile commits its originals and oracles (:func:`model_store`).
     """
 
     epochs: int = 10
@@ -67,12 +73,14 @@ class Recipe:
     precision: str = "auto"
     channels_last: bool | None = None
     compile: bool = False
+    weights: str = "fp32"
 
     def __post_init__(self) -> None:
         """Check every field's type and range (one message naming the field and the value)."""
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("precision", self.precision, PRECISIONS)
+        check_choice("weights", self.weights, WEIGHT_PRECISIONS)
         ints = {"epochs": 0, "batch_size": 1, "crop_padding": 0, "start_epoch": 0}
         numbers = {"momentum": 0.0, "weight_decay": 0.0, "gamma": 0.0, "warmup_epochs": 0.0,
                    "l2_init": 0.0}
@@ -135,23 +143,43 @@ def state_hash(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_key(model: nn.Module, dataset, recipe: Recipe, seed: int) -> str:
+def cache_key(model: nn.Module, dataset, recipe: Recipe, seed: int, *,
+              portable: bool = False) -> str:
     """Hash of everything that determines a trained model: architecture, initial weights, data
-    (content, so split and forget set are covered), recipe, seed and training-code version."""
-    blob = json.dumps({
+    (content, so split and forget set are covered), recipe, seed and training-code version.
+
+    The local cache's key also holds the torch version and the CPU thread count (the sums of a
+    conv kernel depend on both). ``portable`` leaves them out: the key of a model committed to a
+    :func:`model_store`, which any machine may load (its sidecar says where it was trained)."""
+    fields = {
         "spec": _spec_key(model), "init": state_hash(model),
         "data": dataset_fingerprint(dataset),
         "recipe": recipe_key(resolve(recipe, default_device())), "seed": seed,
-        "code": TRAIN_CODE_VERSION, "torch": torch.__version__.split("+")[0],
-        "threads": training_threads(default_device()),
-    }, sort_keys=True, default=str)
+        "code": TRAIN_CODE_VERSION}
+    if portable:
+        fields["recipe"] = {k: v for k, v in fields["recipe"].items()
+                            if k not in ("precision", "channels_last", "compile")}
+    else:
+        fields.update({"torch": torch.__version__.split("+")[0],
+                       "threads": training_threads(default_device())})
+    blob = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def model_store() -> Path | None:
+    """The folder of committed models (``$UNLEARNBOOK_MODELS``; the grid sets it to
+    ``results/<profile>/models``), or None. It holds models trained with ``weights: fp16`` as
+    ``<portable key>.pt`` (float16) beside a ``.json`` sidecar (sha256, recipe, seconds, machine,
+    threads): :func:`fit` loads one from there before it looks in the cache, and puts every such
+    model it trains there, so a clone with the committed store never retrains it."""
+    folder = os.environ.get("UNLEARNBOOK_MODELS")
+    return Path(folder) if folder else None
 
 
 #: Recipe fields added after checkpoints were cached: in the key only when not at their default,
 #: so existing checkpoints stay valid (the speed options as resolved: fp32 CPU runs keep theirs).
 _LATE_FIELDS = {"l2_init": 0.0, "freeze_bn": False, "precision": "fp32", "channels_last": False,
-                "compile": False}
+                "compile": False, "weights": "fp32"}
 
 
 def recipe_key(recipe: Recipe) -> dict:
@@ -199,6 +227,14 @@ def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool
     if not cache:
         info = _train(trained, dataset, recipe_used, seed, progress, desc)
         return _tag(trained, recipe, seed, info)
+    store = model_store() if recipe.weights == "fp16" else None
+    if store is not None:
+        stored = cache_key(model, dataset, recipe, seed, portable=True)
+        meta = load_stored(trained, store / f"{stored}.pt")
+        if meta is not None:
+            info = FitInfo(stored, meta.get("seconds", 0.0), True, meta.get("losses", []),
+                           meta.get("recipe", {}).get("precision", "fp32"))
+            return _tag(trained, recipe, seed, info)
     key = cache_key(model, dataset, recipe, seed)
     path = cache_dir() / "checkpoints" / f"{key}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,16 +246,68 @@ def fit(model: nn.Module, dataset, recipe: Recipe, seed: int = 0, *, cache: bool
             info = FitInfo(key, meta.get("seconds", 0.0), True, meta.get("losses", []),
                            used.get("precision", "fp32"), bool(used.get("channels_last")),
                            bool(used.get("compile")))
-            return _tag(trained, recipe, seed, info)
-        info = _train(trained, dataset, recipe_used, seed, progress, desc)
-        info.key = key
-        with atomic_write(path) as tmp:
-            torch.save(trained.state_dict(), tmp)
-        write_text(path.with_suffix(".json"), json.dumps(
-            {"recipe": asdict(recipe_used), "seed": seed, "seconds": info.seconds,
-             "losses": info.losses, "spec": getattr(model, "spec", None),
-             "sha256": file_sha256(path)}, default=str))
+        else:
+            partial = cache_dir() / "partial" / f"{key}.pt"
+            info = _train(trained, dataset, recipe_used, seed, progress, desc, partial)
+            info.key = key
+            with atomic_write(path) as tmp:
+                torch.save(trained.state_dict(), tmp)
+            write_text(path.with_suffix(".json"), json.dumps(
+                {"recipe": asdict(recipe_used), "seed": seed, "seconds": info.seconds,
+                 "losses": info.losses, "spec": getattr(model, "spec", None),
+                 "sha256": file_sha256(path)}, default=str))
+            partial.unlink(missing_ok=True)
+    if store is not None:
+        save_stored(trained, store / f"{stored}.pt", {
+            "recipe": asdict(recipe_used), "seed": seed, "seconds": info.seconds,
+            "losses": info.losses, "spec": getattr(model, "spec", None),
+            "threads": training_threads(default_device()), "torch": torch.__version__,
+            "hardware": machine(), "trained": time.strftime("%Y-%m-%d %H:%M")})
     return _tag(trained, recipe, seed, info)
+
+
+def machine() -> str:
+    """The device a model trains on, in words: the GPU's name, or the CPU's model and cores."""
+    device = default_device()
+    if device.type == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)}"
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {name} x{os.cpu_count()} cores"
+
+
+def load_stored(model: nn.Module, path: Path) -> dict | None:
+    """Load a committed float16 model into ``model`` and return its sidecar, or None when the
+    store has none; a file whose bytes do not match its sha256 is refused (no silent use)."""
+    if not path.exists():
+        return None
+    meta = verified_checkpoint(path)
+    if meta is None:
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    reference = model.state_dict()
+    model.load_state_dict({name: tensor.to(reference[name].dtype)
+                           for name, tensor in state.items()})
+    return meta
+
+
+def save_stored(model: nn.Module, path: Path, meta: dict) -> None:
+    """Commit a model trained with ``weights: fp16`` to the store: its floating tensors as
+    float16 (lossless: they were rounded so), atomically, with a sidecar holding the sha256."""
+    if path.exists() and verified_checkpoint(path) is not None:
+        return
+    half = {name: tensor.detach().cpu().half() if tensor.is_floating_point() else
+            tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    with atomic_write(path) as tmp:
+        torch.save(half, tmp)
+    write_text(path.with_suffix(".json"), json.dumps(
+        {**meta, "sha256": file_sha256(path)}, indent=1, default=str))
 
 
 def file_sha256(path: Path) -> str:
@@ -296,10 +384,14 @@ def progress_enabled(progress: bool | None) -> bool:
 
 
 def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool | None,
-           desc: str) -> FitInfo:
+           desc: str, partial: Path | None = None) -> FitInfo:
     """The training loop of a resolved recipe: batches cut on the model's device, the epoch's
     loss summed there (one host sync per epoch), bf16 autocast / channels-last / compile as the
-    recipe says."""
+    recipe says, the weights rounded to float16 at the end for ``weights: fp16``.
+
+    With ``partial`` (a path) the loop saves its whole state there after every epoch (weights,
+    optimiser, schedule, random generators, losses) and, when that file exists, resumes from it:
+    a killed training loses at most one epoch and ends with the same weights."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     device = device_of(model)
@@ -311,18 +403,29 @@ def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool 
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(recipe, step + offset, steps_per_epoch))
     losses: list[float] = []
-    start = time.perf_counter()
     start_weights = [p.detach().clone() for p in model.parameters()] if recipe.l2_init else None
     # crops and flips are drawn where the batch is (a CPU generator would copy per step)
     crops = generator if device.type == "cpu" else torch.Generator(device).manual_seed(seed)
+    first, spent = recipe.start_epoch, 0.0
+    state = _load_partial(partial)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        crops.set_state(state["crops"].to(crops.device) if crops is not generator
+                        else state["generator"])
+        torch.set_rng_state(state["torch"])
+        first, spent, losses = int(state["epoch"]), float(state["seconds"]), list(state["losses"])
+    start = time.perf_counter() - spent
     forward = torch.compile(model) if recipe.compile else model
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=recipe.precision == "bf16")
     model.train(not recipe.freeze_bn)
     stop = recipe.epochs if recipe.stop_epoch is None else recipe.stop_epoch
-    bar = tqdm(range(recipe.start_epoch, stop), desc=desc, disable=not progress_enabled(progress),
+    bar = tqdm(range(first, stop), desc=desc, disable=not progress_enabled(progress),
                leave=False)
-    for _ in bar:
+    for epoch in bar:
         total = torch.zeros((), device=device)
         for x, y in batches(dataset, recipe.batch_size, shuffle=True, generator=generator,
                             device=device, augment=False):
@@ -339,11 +442,37 @@ def _train(model: nn.Module, dataset, recipe: Recipe, seed: int, progress: bool 
             total += loss.detach().float() * len(y)
         losses.append(float(total) / max(len(dataset), 1))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if partial is not None and epoch + 1 < stop:
+            with atomic_write(partial) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                            "crops": crops.get_state().cpu(), "torch": torch.get_rng_state(),
+                            "epoch": epoch + 1, "seconds": time.perf_counter() - start,
+                            "losses": losses}, tmp)
     model.to(memory_format=torch.contiguous_format)
     model.eval()
+    if recipe.weights == "fp16":
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                if tensor.is_floating_point():
+                    tensor.copy_(tensor.half())
     synchronize(device)
     return FitInfo(None, time.perf_counter() - start, False, losses, recipe.precision,
                    bool(recipe.channels_last), recipe.compile)
+
+
+def _load_partial(path: Path | None) -> dict | None:
+    """The state a killed training saved (:func:`_train`), or None; an unreadable file is
+    removed (the training starts over)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a cut file: any unpickling error
+        warnings.warn(f"partial training state {str(path)!r} is unreadable ({err}); starting "
+                      "over", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
 
 
 def synchronize(device: torch.device) -> None:
