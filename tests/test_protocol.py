@@ -20,6 +20,37 @@ def test_the_oracle_gets_the_training_seed_whatever_the_unlearning_seed():
         lambda text: __import__("json").loads(text).get("seed"))
     assert seeds["retrain"] == 0  # the training seed
     assert seeds["ga"] == 1       # the unlearning seed
+    frame, _ = ub.pipeline.run_methods(original, task, ub.pipeline.method_specs(
+        ["retrain"]), "lfssd", unlearn_seed=1, oracle_seed=2)
+    assert __import__("json").loads(frame["hp"].iloc[0])["seed"] == 2
+    assert set(frame["oracle_seed"]) == {2} and set(frame["train_seed"]) == {0}
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_lfssd_holds_its_original_fixed_and_varies_the_oracle(profile):
+    """Issue 35.5: the paper prints its original with +-0.00 and its Retrain with a spread, so
+    one original serves every seed of a setting while the oracles' and methods' seeds vary."""
+    runs = ub.runner.plan(profile, ["lfssd"])
+    by_setting = {}
+    for run in runs:
+        by_setting.setdefault(run.run_id.rsplit("-s", 1)[0], []).append(run.parameters)
+    several = {k: v for k, v in by_setting.items() if len(v) > 1}
+    assert several
+    for setting, params in several.items():
+        assert len({p["train_seed"] for p in params}) == 1, setting
+        assert len({p["oracle_seed"] for p in params}) == len(params), setting
+        assert len({p["unlearn_seed"] for p in params}) == len(params), setting
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_ssd_uses_the_papers_alpha_everywhere(profile):
+    """Issue 35.5: SSD runs at alpha 10 in every LFSSD table (Tables 4-7); a tuned alpha would
+    be a labelled variant, never the 'ssd' row."""
+    for run in ub.runner.plan(profile, ["lfssd"]):
+        specs = ub.pipeline.method_specs(run.parameters["methods"], run.parameters["method_hp"])
+        for spec in specs:
+            if spec.label == "ssd":
+                assert spec.hp.get("alpha", 10.0) == 10.0, run.run_id
 
 
 def test_unlearning_sees_the_training_transform_and_evaluation_does_not():

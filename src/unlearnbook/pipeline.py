@@ -147,14 +147,16 @@ def _epoch_rows(model: nn.Module, tracker: EpochTracker, reference: dict | None)
 def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
                 suite: str | list[str] | None, unlearn_seed: int = 0,
                 progress: bool | None = None, select_epoch: str | None = None,
-                oracle: str = "retrain") -> tuple[pd.DataFrame, dict[str, nn.Module]]:
+                oracle: str = "retrain", oracle_seed: int | None = None
+                ) -> tuple[pd.DataFrame, dict[str, nn.Module]]:
     """Run every method on ``task`` and score it with one metric suite or several; return a tidy
     frame (one row per method x suite x metric, with run time, hyper-parameters and the training
     and unlearning seeds) and the unlearned models by label.
 
     ``suite`` None: every metric suite. ``unlearn_seed`` goes to every method that takes a seed
-    unless its ``hp`` sets one, except the retrained oracles, which get the original's training
-    seed (recorded in their ``hp``). The method labelled ``oracle`` runs first when present; suites
+    unless its ``hp`` sets one, except the retrained oracles, which get ``oracle_seed`` or, when
+    that is None, the original's training seed (recorded in their ``hp``; LFSSD's protocol holds
+    the original fixed and varies the oracle's seed). The method labelled ``oracle`` runs first when present; suites
     with oracle comparisons (SURE's gaps, weight distance, RRT) then add them for every method.
     ``select_epoch`` (SURE's protocol; see :mod:`unlearnbook.epochs`): score iterative methods
     after every epoch, report their best epoch by that rule and add per-epoch curves and
@@ -175,7 +177,8 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
         accepted = method_registry.hyperparameters(spec.name)
         if "seed" in accepted and "seed" not in hp:  # the oracle: the original's seed
             train = method_registry.info(spec.name).seed_axis == "train"
-            hp["seed"] = getattr(original, "train_seed", 0) if train else unlearn_seed
+            own = getattr(original, "train_seed", 0) if oracle_seed is None else oracle_seed
+            hp["seed"] = own if train else unlearn_seed
         if "progress" in accepted:
             hp["progress"] = progress
         tracker = None
@@ -208,6 +211,7 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
     fit_info = getattr(original, "fit_info", None)
     frame = pd.DataFrame(rows).assign(
         train_seed=getattr(original, "train_seed", None), unlearn_seed=unlearn_seed,
+        oracle_seed=getattr(original, "train_seed", None) if oracle_seed is None else oracle_seed,
         train_precision=getattr(fit_info, "precision", None),
         train_channels_last=getattr(fit_info, "channels_last", None))
     return frame, models

@@ -7,10 +7,11 @@ The notebook's cell tagged ``parameters`` is the contract: every key a profile s
 be one of that cell's names, except the run's labels (:data:`LABELS`), which name the paper's
 table a run belongs to and are added to its results by the runner.
 
-Seeds: a section's ``seeds`` list gives one run per seed; ``seed_axes`` says which of the three
-seed axes take that seed (``train``: the original model, ``split``: which samples are forgotten,
-``unlearn``: the stochastic methods); the others keep the values set in ``defaults``
-(``train_seed``, ``split_seed``, ``unlearn_seed``; 0 when unset).
+Seeds: a section's ``seeds`` list gives one run per seed; ``seed_axes`` says which seed axes take
+that seed (``train``: the original model, ``split``: which samples are forgotten, ``unlearn``:
+the stochastic methods, ``oracle``: the retrained oracles, which otherwise take the original's
+training seed); the others keep the values set in ``defaults`` (``train_seed``, ``split_seed``,
+``unlearn_seed``: 0 when unset; ``oracle_seed``: only where the notebook has it).
 
 Architectures: a run entry's ``archs`` list gives one run per architecture; its ``by_arch``
 mapping (architecture key -> entry keys) overrides keys for one architecture only, merged key
@@ -32,7 +33,7 @@ import yaml
 from ._checks import UnlearnbookError, check_choice, check_safe_name
 
 BUILTIN = ("smoke", "cpu", "paper")
-SEED_AXES = ("train", "split", "unlearn")
+SEED_AXES = ("train", "split", "unlearn", "oracle")
 #: Keys of a run that label it for the report and are not notebook parameters.
 LABELS = ("group", "target")
 #: Keys the runner itself sets on every run, not notebook parameters.
@@ -291,9 +292,11 @@ def expand(profile: dict, paper: str) -> list[Run]:
                               arch_key=arch_key)
                 params.update(arch=arch["name"], arch_kwargs=arch.get("kwargs", {}),
                               recipe=params.get("recipe") or arch.get("recipe"), progress=False)
-                for axis in SEED_AXES:  # every run states all three seeds
-                    params[f"{axis}_seed"] = seed if axis in axes else params.get(
-                        f"{axis}_seed", 0)
+                for axis in SEED_AXES:  # every run states its seeds
+                    if axis in axes:
+                        params[f"{axis}_seed"] = seed
+                    elif axis != "oracle":  # unset: the original's training seed
+                        params.setdefault(f"{axis}_seed", 0)
                 validate(params, allowed, f"(run {run_id!r})")
                 runs.append(Run(paper, run_id, params, labels, replicate))
     ids = [r.run_id for r in runs]
