@@ -19,7 +19,6 @@ import yaml
 import unlearnbook as ub
 from unlearnbook import runner
 from unlearnbook.io import atomic_write
-from unlearnbook.profiles import expand, load
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import platform
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from .metrics.core import embed, predict
 from .metrics.suites import compare, evaluate, suites as metric_suites
 from .models import build
 from .prune import apply_masks, magnitude_masks
-from .train import Recipe, cache_dir, fit, progress_enabled, state_hash
+from .train import Recipe, cache_dir, fit, machine, progress_enabled, state_hash
 
 
 @dataclass
@@ -325,11 +324,10 @@ def output_map(models: dict[str, nn.Module], task: Task, seed: int = 0) -> pd.Da
 
 
 def hardware() -> str:
-    """A one-line description of the machine, for result provenance."""
-    device = default_device()
-    if device.type == "cuda":
-        return f"GPU {torch.cuda.get_device_name(device)}"
-    return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()} threads"
+    """A one-line description of the machine and the threads a CPU run uses, for provenance."""
+    if default_device().type == "cuda":
+        return machine()
+    return f"{machine()}, {torch.get_num_threads()} thread(s)"
 
 
 def save_results(frame: pd.DataFrame, output_dir: str | os.PathLike, task: Task,
