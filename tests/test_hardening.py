@@ -1,6 +1,8 @@
 """Hostile and careless input (issue 27): shell injection, deletion outside results, orphaned
 grids, stale results, damaged checkpoints, thread counts, file modes, empty sets, types and
 ranges, profile typos and unknown notebook parameters."""
+import dataclasses
+import inspect
 import json
 import os
 import re
@@ -146,7 +148,8 @@ def test_changed_parameters_make_a_finished_run_stale(tmp_path):
     folder = runner.run_dir(tmp_path / "results", run)
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps(
-        {"parameters_hash": runner.parameters_hash(run.parameters)}))
+        {"parameters_hash": runner.parameters_hash(run.parameters),
+         "methods": runner.method_hashes(runner.full_parameters(run))}))
     assert runner.finished(folder, run) and not runner.stale(folder, run)
 
     def more_epochs(data):
@@ -156,6 +159,52 @@ def test_changed_parameters_make_a_finished_run_stale(tmp_path):
     assert not runner.finished(folder, changed)
     (folder / "run.json").write_text("{}")
     assert runner.stale(folder, run) == "it records no parameter hash"
+
+
+def test_a_change_to_a_methods_code_or_defaults_makes_a_finished_run_stale(tmp_path,
+                                                                            monkeypatch):
+    """Issue 35.1: the profile's values are not all a run depends on. A run records each
+    method's resolved hyper-parameters and code fingerprint; a new default or new math makes
+    it stale, named by method, while a docstring or comment edit does not."""
+    profile = _profile(tmp_path)
+    run = runner.plan(profile)[0]
+    folder = runner.run_dir(tmp_path / "results", run)
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(
+        {"parameters_hash": runner.parameters_hash(run.parameters)}))
+    assert runner.stale(folder, run) == "it predates the record of its methods' code and defaults"
+    (folder / "run.json").write_text(json.dumps(
+        {"parameters_hash": runner.parameters_hash(run.parameters),
+         "methods": runner.method_hashes(runner.full_parameters(run))}))
+    assert not runner.stale(folder, run)
+    name = next(label for label in runner.method_hashes(runner.full_parameters(run))
+                if label in ub.methods.available() and ub.methods.hyperparameters(label))
+    info = ub.methods.info(name)
+    given = runner.full_parameters(run).get("method_hp", {}).get(name, {})
+    key = next(k for k in info.hyperparameters if k not in given)  # a default the run uses
+    original = info.fn
+
+    def new_default(*args, **kwargs):
+        return original(*args, **kwargs)
+    parameters = [p.replace(default="changed") if p.name == key else p
+                  for p in inspect.signature(original).parameters.values()]
+    new_default.__signature__ = inspect.Signature(parameters)
+    new_default.__module__ = original.__module__
+    monkeypatch.setitem(ub.methods.registry._METHODS, name,
+                        dataclasses.replace(info, fn=new_default))
+    assert runner.stale(folder, run) == (f"the code or default hyper-parameters of {name} "
+                                         "changed since it ran")
+    monkeypatch.setitem(ub.methods.registry._METHODS, name, info)
+    assert not runner.stale(folder, run)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    trees = {}
+    for label, text in (("plain", "def f(x):\n    return x + 1\n"),
+                        ("documented", 'def f(x):\n    """Says more."""\n    return x + 1  # c\n'),
+                        ("new_math", "def f(x):\n    return x - 1\n")):
+        (tmp_path / f"fingerprinted_{label}.py").write_text(text)
+        trees[label] = ub.methods.registry._module_trees(f"fingerprinted_{label}")[0].split(
+            ":", 1)[1]
+    assert trees["plain"] == trees["documented"] != trees["new_math"]
 
 
 def _tiny_model(tmp_path, monkeypatch):

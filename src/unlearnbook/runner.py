@@ -81,23 +81,59 @@ def parameters_hash(parameters: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def method_hashes(parameters: dict) -> dict[str, str]:
+    """Per method label of a run: a hash of its resolved hyper-parameters (the method's defaults
+    under the run's values) and of its code (:func:`~unlearnbook.methods.code_fingerprint`).
+    Recorded in ``run.json``, so a run made before a default or a method's math changed is
+    stale although its profile values are not."""
+    from . import methods as registry
+    from .pipeline import method_specs
+
+    specs = method_specs(parameters.get("methods"), parameters.get("method_hp"))
+    sensitivity = parameters.get("sensitivity") or {}
+    if sensitivity.get("method"):  # SURE's sensitivity grid runs a method of its own
+        specs += method_specs([{"name": sensitivity["method"], "label": "sensitivity"}],
+                              parameters.get("method_hp"))
+    hashes = {}
+    for spec in specs:
+        if spec.name not in registry.available():
+            continue  # planning refuses it; nothing ran
+        resolved = {**registry.hyperparameters(spec.name), **spec.hp}
+        text = json.dumps({"hp": resolved, "code": registry.code_fingerprint(spec.name)},
+                          sort_keys=True, default=str)
+        hashes[spec.label] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashes
+
+
 def finished(folder: Path, run: Run | None = None) -> bool:
     """Whether the run in ``folder`` finished (its ``run.json`` exists) and, given the ``run``
-    as the profile states it now, with the same parameters (:func:`stale` otherwise)."""
+    as the profile states it now, with the same parameters and method code (:func:`stale`)."""
     return (folder / RECORD).exists() and (run is None or not stale(folder, run))
 
 
 def stale(folder: Path, run: Run) -> str:
-    """Why a finished run in ``folder`` no longer matches ``run`` (its parameters changed since
-    it ran, or it predates the parameter hash), or "" when it matches or has not finished."""
+    """Why a finished run in ``folder`` no longer matches ``run`` (its parameters, or a method's
+    code or default hyper-parameters, changed since it ran, or it predates either record), or
+    "" when it matches or has not finished."""
     path = folder / RECORD
     if not path.exists():
         return ""
-    recorded = json.loads(path.read_text()).get("parameters_hash")
+    try:
+        record = json.loads(path.read_text())
+    except ValueError:
+        return "its run.json is unreadable"
+    recorded = record.get("parameters_hash")
     if recorded is None:
         return "it records no parameter hash"
     if recorded != parameters_hash(run.parameters):
         return "its parameters changed since it ran"
+    if "methods" not in record:
+        return "it predates the record of its methods' code and defaults"
+    now = method_hashes(full_parameters(run))
+    changed = sorted(label for label in set(now) | set(record["methods"])
+                     if now.get(label) != record["methods"].get(label))
+    if changed:
+        return f"the code or default hyper-parameters of {', '.join(changed)} changed since it ran"
     return ""
 
 
@@ -258,6 +294,7 @@ def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.Pa
         "originals": originals, "original_priority": len(runs) + 1,
         "runs": [{"paper": run.paper, "run_id": run.run_id, "parameters": run.parameters,
                   "labels": run.labels, "priority": priorities[(run.paper, run.run_id)],
+                  "methods": method_hashes(full_parameters(run)),
                   "original": keys[(run.paper, run.run_id)]
                   if keys[(run.paper, run.run_id)] in originals else None} for run in runs],
     }
@@ -266,6 +303,12 @@ def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.Pa
     if not path.exists():
         write_text(path, text)
     return path
+
+
+def _plan_entry(data: dict, run: Run) -> dict:
+    """The plan's entry for ``run`` (its parameters, labels, priority and method hashes)."""
+    return next(entry for entry in data["runs"]
+                if entry["paper"] == run.paper and entry["run_id"] == run.run_id)
 
 
 def _plan_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> tuple[dict, Run]:
@@ -392,6 +435,7 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     hardware = pd.read_csv(folder / "results.csv", usecols=["hardware"])["hardware"].iloc[0]
     write_text(folder / RECORD, json.dumps({
         "parameters_hash": parameters_hash(run.parameters),
+        "methods": _plan_entry(data, run)["methods"],
         "seconds": round(time.perf_counter() - start, 1), "commit": commit(),
         "hardware": hardware, "finished": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
 

@@ -7,11 +7,11 @@ import importlib
 import pkgutil
 
 from .registry import (MethodInfo, available, check_hyperparameters, check_needs,
-                       hyperparameters, info, register, unlearn)
+                       code_fingerprint, hyperparameters, info, register, unlearn)
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "registry":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["MethodInfo", "available", "check_hyperparameters", "check_needs", "hyperparameters",
-           "info", "register", "unlearn"]
+__all__ = ["MethodInfo", "available", "check_hyperparameters", "check_needs", "code_fingerprint",
+           "hyperparameters", "info", "register", "unlearn"]

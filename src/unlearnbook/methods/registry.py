@@ -19,8 +19,13 @@ package's function directly, as above.
 """
 from __future__ import annotations
 
+import ast
 import copy
+import functools
+import hashlib
+import importlib
 import inspect
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -145,6 +150,46 @@ def check_hyperparameters(name: str, hp: dict) -> None:
                 raise UnlearnbookError(f"{where} {value!r} is not a list; allowed: epochs")
             for epoch in value:
                 check_int(f"an epoch in {where}", epoch, 0)
+
+
+def code_fingerprint(name: str) -> str:
+    """A hash of the code that makes method ``name``'s numbers: its module and every module of
+    this methods package it imports (directly or through another), as syntax trees without
+    docstrings (a comment or a docstring edit changes nothing), plus the training code's
+    version. A run records it; a change to the method's math makes the run stale."""
+    fn = info(name).fn
+    return hashlib.sha256("".join(_module_trees(fn.__module__)).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def _module_trees(module_name: str, seen: frozenset = frozenset()) -> tuple[str, ...]:
+    """The docstring-free syntax trees of ``module_name`` and of the methods-package modules it
+    imports, transitively (the registry itself excluded), in a fixed order."""
+    from ..train import TRAIN_CODE_VERSION
+
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError):  # a method defined where no source is kept (an interpreter)
+        return (module_name,)
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(
+                    getattr(body[0], "value", None), ast.Constant) and isinstance(
+                    body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = module_name.rsplit(".", node.level)[0]
+            target = f"{base}.{node.module}" if node.module else base
+            imported.add(target)
+    own = f"{__package__}"
+    trees = [f"{module_name}:{ast.dump(tree)}:train{TRAIN_CODE_VERSION}"]
+    for target in sorted(imported - seen - {module_name}):
+        if target.startswith(own + ".") and target != f"{own}.registry":
+            trees += _module_trees(target, seen | {module_name})
+    return tuple(dict.fromkeys(trees))
 
 
 def check_needs(name: str, val_fraction: float) -> None:
