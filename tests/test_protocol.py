@@ -188,3 +188,29 @@ def test_neggrad_plus_weighs_the_proximal_term_inside_alpha():
             for prox in (0.0, 10.0)]
     for a, b in zip(outs[0].parameters(), outs[1].parameters()):
         assert torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_sure_runs_pick_epochs_without_the_oracle_and_give_equal_step_budgets(profile):
+    """Issue 35.3: the epoch rule must not be the gaps the claims score (select_epoch 'val'),
+    every method passes over D_r in batches of one size (equal steps per epoch: FineTune and
+    L1Sparse read no D_f, so the tables' forget batch is no retain batch of theirs), SCRUB's
+    max step keeps the SCRUB code's weight 1, and SURE's 1 - alpha reading is a labelled
+    variant."""
+    for run in ub.runner.plan(profile, ["sure"]):
+        params = ub.runner.full_parameters(run)
+        if run.labels["group"] == "sensitivity":
+            continue
+        assert params["select_epoch"] == "val", run.run_id
+        retain = {}
+        for spec in ub.pipeline.method_specs(params["methods"], params["method_hp"]):
+            if spec.name == "retrain":
+                continue
+            hp = {**ub.methods.hyperparameters(spec.name), **spec.hp}
+            retain[spec.label] = hp.get("retain_batch_size", hp.get("batch_size"))
+            if spec.label == "scrub":
+                assert hp["max_weight"] == 1.0, run.run_id
+            if spec.label == "scrub_alpha":
+                assert hp["max_weight"] == pytest.approx(1 - hp["alpha"]), run.run_id
+        assert set(retain.values()) == {128}, (run.run_id, retain)
+        assert "scrub_alpha" in retain, run.run_id

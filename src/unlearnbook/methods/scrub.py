@@ -119,8 +119,10 @@ def scrub(model: nn.Module, task, *, epochs: int = 3, max_steps: int = 2, lr: fl
     copy of SCRUB does; ``freeze_bn`` keeps
     BatchNorm in eval mode (small-scale protocol). ``rewind``: SCRUB+R, registered as
     ``scrub_r``: keep the epoch whose D_f error is closest to the error on the validation samples
-    of D_f's classes (epoch 0, the original, is no candidate). SURE maps its single "retain
-    weight" α onto SCRUB as γ = α = α_SURE and ``max_weight`` = 1 − α_SURE (our reading)."""
+    of D_f's classes (epoch 0, the original, is no candidate). SURE's tables give SCRUB one
+    "retain weight" α; the profiles read it as γ = α = α_SURE on the min step and keep the max
+    step at the SCRUB code's weight 1 (1 − α_SURE there, 0.003 in the random table, all but
+    switches the forget step off: the labelled variant ``scrub_alpha``)."""
     check_choice("smoothing_steps", smoothing_steps, ("min", "both"))
     if rewind:
         check_needs("scrub_r", 1.0 if len(forget_validation(task)) else 0.0)
