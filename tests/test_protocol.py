@@ -1,11 +1,13 @@
 """Protocol fidelity (issue 26): the oracle's seed, augmentation while unlearning, full-size DAU
 pairs, IU's tuned step, an attacker tested on held-out members, like-for-like SSD / LFSSD."""
+import copy
+
 import numpy as np
 import pytest
 import torch
 
 import unlearnbook as ub
-from unlearnbook.methods.dau import Attacker, defender_view, pretrain_attacker
+from unlearnbook.methods.dau import Attacker, dau, defender_view, pretrain_attacker
 
 TINY = ub.train.Recipe(epochs=3, lr=0.05, batch_size=64)
 
@@ -214,3 +216,45 @@ def test_sure_runs_pick_epochs_without_the_oracle_and_give_equal_step_budgets(pr
                 assert hp["max_weight"] == pytest.approx(1 - hp["alpha"]), run.run_id
         assert set(retain.values()) == {128}, (run.run_id, retain)
         assert "scrub_alpha" in retain, run.run_id
+
+
+def test_dau_attacker_and_vss_see_no_augmentation_on_either_side():
+    """Issue 35.4: unlearning augments D_r (the Unlearn-Sparse code), but D_v carries no
+    transform, so an attacker shown augmented members and plain non-members would learn the
+    augmentation. Every image DAU's view (the attacker's input and V_ss's features) receives
+    is a plain image of the task, and the run records the pre-trained attacker's balanced
+    accuracy on held-out members and non-members."""
+    task = ub.data.make_task("digits", "random", forget_size=40, seed=0, val_fraction=0.2,
+                             unlearn_augment=True)
+    assert task.forget.augmentation is not None and task.val.augmentation is None
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=4, hidden=8)
+    original = ub.train.fit(model, task.train, TINY, seed=0)
+    plain = torch.cat([data.batch(torch.arange(len(data)))[0]
+                       for data in (task.train, task.val, task.test)]).flatten(1)
+    seen = []
+
+    def recording_view(model, x, y, *args):
+        seen.append(x.detach().flatten(1))
+        return defender_view(model, x, y, *args)
+    out = dau(copy.deepcopy(original), task, batch_size=16, epochs=1, seed=0,
+              pretrain_iterations=2, min_iterations=3, view_fn=recording_view)
+    def nearest_plain(images):
+        return torch.cdist(images, plain).min(dim=1).values
+
+    gen = torch.Generator().manual_seed(0)
+    augmented = next(ub.data.dataset.batches(task.forget, 40, shuffle=True, generator=gen))[0]
+    assert nearest_plain(augmented.flatten(1)).median() > 0.5  # the check can see a crop
+    distance = nearest_plain(torch.cat(seen))
+    assert distance.max() < 0.05, f"{int((distance > 0.05).sum())} augmented images seen"
+    accuracy = out.unlearn_info["report"]["attacker_heldout_acc"]
+    assert 0.0 <= accuracy <= 100.0
+
+
+def test_dau_budgets_follow_the_papers_in_the_cpu_profile():
+    """Issue 35.4: FineTune 10 epochs (Unlearn-Sparse) and 1,000 attacker pre-training
+    iterations (DAU Sec. 4.2) in every cpu DAU run."""
+    for run in ub.runner.plan("cpu", ["dau"]):
+        params = ub.runner.full_parameters(run)
+        specs = {s.label: {**ub.methods.hyperparameters(s.name), **s.hp}
+                 for s in ub.pipeline.method_specs(params["methods"], params["method_hp"])}
+        assert specs["ft"]["epochs"] == 10 and specs["dau"]["pretrain_iterations"] == 1000

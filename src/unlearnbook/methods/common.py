@@ -40,16 +40,17 @@ def per_sample_gradients(model: nn.Module,
 
 
 def cycle(dataset, batch_size: int, generator: torch.Generator, device: torch.device,
-          full: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+          full: bool = False, augment: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless shuffled mini-batches (a forget or validation loader paired with D_r batches).
     ``full``: every batch holds exactly ``min(batch_size, len(dataset))`` samples (each pass
-    drops its last partial batch; the reference loaders keep it, so only DAU's pairs ask)."""
+    drops its last partial batch; the reference loaders keep it, so only DAU's pairs ask).
+    ``augment`` False: plain images even where the set carries the training transform."""
     if len(dataset) == 0:
         raise UnlearnbookError("cannot cycle over an empty set; allowed: a non-empty forget, "
                                "validation or retain set")
     while True:
         yield from batches(dataset, batch_size, shuffle=True, generator=generator, device=device,
-                           drop_last=full)
+                           drop_last=full, augment=augment)
 
 
 def kl_temperature(student_logits: torch.Tensor, teacher_logits: torch.Tensor,

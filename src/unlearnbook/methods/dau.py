@@ -131,6 +131,22 @@ def pretrain_attacker(attacker: nn.Module, optimizer: torch.optim.Optimizer,
     return torch.stack(losses).tolist() if losses else []
 
 
+#: How many held-out members and non-members score the pre-trained attacker (at most).
+HELDOUT = 1000
+
+
+def attacker_accuracy(attacker: nn.Module, members: torch.Tensor | None,
+                      nonmembers: torch.Tensor | None) -> float:
+    """The attacker's balanced accuracy in percent (mean of its accuracy on members and on
+    non-members; 50 is chance) on tokens it was not trained on, or NaN without both groups."""
+    if members is None or nonmembers is None or not len(members) or not len(nonmembers):
+        return float("nan")
+    attacker.eval()
+    with torch.no_grad():
+        hits = (attacker(members) > 0).float().mean() + (attacker(nonmembers) <= 0).float().mean()
+    return float(hits) * 50.0
+
+
 def alpha_schedule(task, iterations: int, alpha_iterations: int | None) -> int:
     """How many of the first iterations carry alpha: the paper's 30 in class-wise forgetting
     (Sec. 4.2), all of them otherwise, unless ``alpha_iterations`` says."""
@@ -177,20 +193,33 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     def view(x, y):
         return view_fn(model, x, y, k, noise_samples, noise_std, generator)
 
-    # pre-train A on the frozen defender: members from D, non-members from D_v (tokens cached)
+    # pre-train A on the frozen defender: members from D, non-members from D_v (tokens cached).
+    # The attacker and V_ss see plain images on both sides: with the training transform on D
+    # and D_f only (D_v has none), augmentation itself would look like membership.
     model.eval()
     with torch.no_grad():
+        # held out from the pre-training: further members of D and test images (non-members)
+        heldout = min(len(task.test), HELDOUT, len(task.train) // 4)
+        pool = min(4 * len(task.val), len(task.train) - heldout)
+        members_stream = batches(task.train, batch_size, shuffle=True, generator=generator,
+                                 device=device, augment=False)
         members_pool = [view(x, y)[1] for x, y in itertools.islice(
-            batches(task.train, batch_size, shuffle=True, generator=generator, device=device),
-            max(1, math.ceil(4 * len(task.val) / batch_size)))]
+            members_stream, max(1, pool // batch_size))]
         val_pool = [view(x, y)[1] for x, y in batches(task.val, batch_size, device=device)]
+        heldout_members = [view(x, y)[1] for x, y in itertools.islice(
+            members_stream, math.ceil(heldout / batch_size))]
+        heldout_nonmembers = [view(x, y)[1] for x, y in itertools.islice(
+            batches(task.test, batch_size, device=device), math.ceil(heldout / batch_size))]
     pretrain_losses = pretrain_attacker(attacker, attacker_opt, torch.cat(members_pool),
                                         torch.cat(val_pool), pretrain_iterations, pair, generator,
                                         likelihood_fn)
+    report = {"attacker_heldout_acc": attacker_accuracy(
+        attacker, torch.cat(heldout_members)[:heldout] if heldout_members else None,
+        torch.cat(heldout_nonmembers)[:heldout] if heldout_nonmembers else None)}
 
     # full-size pairs: a last partial batch of 2 + 2 samples would make V_ss's centred
     # correlations exactly +-1 and the attacker step a coin flip
-    forget_batches = cycle(task.forget, pair, generator, device, full=True)
+    forget_batches = cycle(task.forget, pair, generator, device, full=True, augment=False)
     val_batches = cycle(task.val, pair, generator, device, full=True)
     retain_batches = cycle(task.retain, batch_size, generator, device)
     history = []
@@ -235,5 +264,5 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
     frame["alpha"] = weights
     model.unlearn_info = {"history": frame, "pretrain_losses": pretrain_losses, "lr": lr,
                           "iterations": iterations, "alpha_iterations": alpha_iterations,
-                          "attacker": attacker}
+                          "attacker": attacker, "report": report}
     return model.eval()
