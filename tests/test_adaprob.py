@@ -198,7 +198,35 @@ def test_default_targets_do_not_restore_the_forget_labels():
                          class_totals(original, reference, mask, marginal))
         return target_diagnostics(refined, mask, labels, 1e-6)
 
-    default = diagnose("retain")  # what marginal="auto" resolves to
+    default = diagnose("retain")  # what marginal="auto" resolves to in class-wise forgetting
     assert default["target_forget_error"] >= 50 and default["solver_converged"] == 1.0
     restored = diagnose("original")
     assert restored["target_forget_error"] == 0 and restored["target_forget_mass"] > 0.15
+
+
+def test_heldout_targets_move_with_lambda_and_sit_near_retrain():
+    """Issue 35.2: in sample-level forgetting (AdaProb's protocol: part of one class) the
+    default class totals count each forget sample as the original treats unseen samples of its
+    class (``heldout``), so the targets resemble a retrained model's (their forget error within
+    10 points of Retrain's, where ``retain`` totals leave the uniform rows nearly as they are),
+    λ moves them (a stiffer D_r pushes more of the column adjustment onto D_f), and the solver
+    converges."""
+    task = ub.data.make_task("digits", "partial", forget_class=3, forget_size=60, seed=0,
+                             val_fraction=0.2)
+    model = ub.models.build("smallcnn", 10, 1, seed=0)
+    recipe = ub.train.Recipe(epochs=12, lr=0.05, batch_size=64, schedule="cosine")
+    original = ub.train.fit(model, task.train, recipe, seed=0)
+    retrained = ub.methods.unlearn("retrain", original, task)
+    retrain_error = 100 - ub.metrics.core.accuracy(*ub.metrics.predict(retrained, task.forget))
+
+    def targets(**hp):
+        out = ub.methods.unlearn("adaprob", original, task, epochs=1, **hp)
+        return out.unlearn_info
+
+    default = targets()
+    assert default["marginal"] == "heldout" and default["solver_converged"] == 1.0
+    assert abs(default["target_forget_error"] - retrain_error) <= 10.0, (default, retrain_error)
+    assert targets(marginal="retain")["target_forget_error"] >= 50  # the near-uniform variant
+    stiff = targets(lam=4.0)
+    assert stiff["target_forget_mass"] > default["target_forget_mass"] + 0.01
+    assert stiff["solver_converged"] == 1.0
