@@ -258,3 +258,28 @@ def test_dau_budgets_follow_the_papers_in_the_cpu_profile():
         specs = {s.label: {**ub.methods.hyperparameters(s.name), **s.hp}
                  for s in ub.pipeline.method_specs(params["methods"], params["method_hp"])}
         assert specs["ft"]["epochs"] == 10 and specs["dau"]["pretrain_iterations"] == 1000
+
+
+def test_cpu_results_do_not_depend_on_native_bf16(monkeypatch):
+    """Issue 35.6: on a CPU with native bf16 the package trains under bf16 autocast by default,
+    which moved a digits original's forget accuracy by 2.5 points. Every cpu-profile recipe
+    pins fp32, so it resolves to fp32 on such a CPU too, and every result row records the
+    precision of the training and of the unlearning."""
+    monkeypatch.setattr(ub.device, "cpu_bf16_native", lambda: True)
+    cpu = torch.device("cpu")
+    assert ub.train.resolve(ub.train.Recipe(), cpu).precision == "bf16"  # the default would
+    for run in ub.runner.plan("cpu"):
+        params = ub.runner.full_parameters(run)
+        recipes = [params["recipe"]] + ([params["pretrain"]["recipe"]] if params.get("pretrain")
+                                        else [])
+        for recipe in recipes:
+            resolved = ub.train.resolve(ub.train.Recipe.from_dict(recipe), cpu)
+            assert resolved.precision == "fp32", run.run_id
+    monkeypatch.undo()
+    task = ub.data.make_task("digits", "random", forget_size=20, seed=1)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=4, hidden=8)
+    original = ub.train.fit(model, task.train, TINY, seed=0)
+    frame, _ = ub.pipeline.run_methods(original, task, ub.pipeline.method_specs(
+        ["retrain", "ga"], {"ga": {"epochs": 1}}), "lfssd")
+    assert set(frame["train_precision"]) == {"fp32"}
+    assert set(frame["unlearn_precision"]) == {"fp32"}

@@ -193,8 +193,11 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
         if spec.label == oracle:
             oracle_model = model
             reference = epoch_scores(model, task) if select_epoch else None
+        trains = method_registry.info(spec.name).seed_axis == "train"  # a retrained oracle
         base = {"method": spec.name, "label": spec.label, "seconds": model.unlearn_seconds,
-                "hp": json.dumps(hp, sort_keys=True, default=str)}
+                "hp": json.dumps(hp, sort_keys=True, default=str),
+                "unlearn_precision": getattr(getattr(model, "fit_info", None), "precision",
+                                             "fp32") if trains else "fp32"}
         for name in suites:
             scores = evaluate(model, task, suite=name)
             if spec.label == oracle:

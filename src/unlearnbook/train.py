@@ -156,9 +156,9 @@ def cache_key(model: nn.Module, dataset, recipe: Recipe, seed: int, *,
         "data": dataset_fingerprint(dataset),
         "recipe": recipe_key(resolve(recipe, default_device())), "seed": seed,
         "code": TRAIN_CODE_VERSION}
-    if portable:
+    if portable:  # the layout and compilation change no result beyond the summation order
         fields["recipe"] = {k: v for k, v in fields["recipe"].items()
-                            if k not in ("precision", "channels_last", "compile")}
+                            if k not in ("channels_last", "compile")}
     else:
         fields.update({"torch": torch.__version__.split("+")[0],
                        "threads": training_threads(default_device())})
