@@ -555,6 +555,19 @@ def supervise(command: list[str], keep_fds: tuple[int, ...] = ()) -> tuple[int, 
             signal.signal(sig, handler)
 
 
+def planned_cost(runs: list[Run], results: Path, done: set[str], workers: int) -> str:
+    """The dry run's cost summary (:mod:`unlearnbook.cost`): the originals that a finished run
+    or an ``original`` job already trained count as done."""
+    from .cost import cost_table, grid_cost
+
+    trained = {path.stem for path in (results / runs[0].labels["profile"] / ".originals").glob(
+        "*.json")}
+    trained |= {original_key(full_parameters(run)) for run in runs
+                if f"{run.paper}/{run.run_id}" in done}
+    threads = threads_per_job(workers)
+    return cost_table(grid_cost(runs, done, trained, threads, workers), workers, threads)
+
+
 def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
              results: str | os.PathLike = "results", options: GridOptions | None = None,
              dry_run: bool = False, only: list[str] | None = None) -> tuple[int, str]:
@@ -566,10 +579,14 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
     plan_file = write_plan(runs, profile, results, options)
     command = snakemake_command(plan_file, runs, options, dry_run)
     if dry_run:
+        done = set()
         for run in runs:
             why = stale(run_dir(results, run), run)
             state = "done " if finished(run_dir(results, run), run) else "to do"
+            if state == "done ":
+                done.add(f"{run.paper}/{run.run_id}")
             print(f"{state}  {run.paper:8s} {run.run_id}" + (f"  (stale: {why})" if why else ""))
+        print(planned_cost(runs, results, done, options.workers))
         return subprocess.run(command).returncode, ""
     profile_folder = results / runs[0].labels["profile"]
     start, started_at = time.perf_counter(), commit()

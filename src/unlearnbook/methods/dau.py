@@ -206,9 +206,14 @@ def dau(model: nn.Module, task, *, alpha: float = 0.9, beta: float = 0.001, lam:
         members_pool = [view(x, y)[1] for x, y in itertools.islice(
             members_stream, max(1, pool // batch_size))]
         val_pool = [view(x, y)[1] for x, y in batches(task.val, batch_size, device=device)]
-        heldout_members = [view(x, y)[1] for x, y in itertools.islice(
+        # (their noise from a generator of their own: the diagnostic leaves the method's draws)
+        probe = torch.Generator().manual_seed(seed + 1)
+
+        def heldout_view(x, y):
+            return view_fn(model, x, y, k, noise_samples, noise_std, probe)[1]
+        heldout_members = [heldout_view(x, y) for x, y in itertools.islice(
             members_stream, math.ceil(heldout / batch_size))]
-        heldout_nonmembers = [view(x, y)[1] for x, y in itertools.islice(
+        heldout_nonmembers = [heldout_view(x, y) for x, y in itertools.islice(
             batches(task.test, batch_size, device=device), math.ceil(heldout / batch_size))]
     pretrain_losses = pretrain_attacker(attacker, attacker_opt, torch.cat(members_pool),
                                         torch.cat(val_pool), pretrain_iterations, pair, generator,
