@@ -49,7 +49,7 @@ def sizes(params: dict) -> Sizes:
     kept = len(classes) if isinstance(classes, (list, tuple)) else classes or num_classes
     per_class = kwargs.get("train_per_class")
     pool = per_class * kept if per_class else total * kept // num_classes
-    val = int(round(pool * float(kwargs.get("val_fraction") or 0.0)))
+    val = kept * int(round(pool / kept * float(kwargs.get("val_fraction") or 0.0)))  # per class
     train = pool - val
     test = (kwargs["test_per_class"] * kept if kwargs.get("test_per_class")
             else TEST_IMAGES[dataset] * kept // num_classes)

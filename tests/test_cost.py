@@ -1,0 +1,72 @@
+"""The grid's cost model (issue 34.1): set sizes from parameters alone, training images per run,
+and a speed probe cached per machine."""
+import json
+
+import pytest
+
+import unlearnbook as ub
+from unlearnbook import cost
+
+
+def test_sizes_follow_make_task_without_loading_data():
+    size = cost.sizes({"dataset": "cifar10", "scenario": "class", "val_fraction": 0.1})
+    assert size == cost.Sizes(train=45000, retain=40500, forget=4500, val=5000, test=10000)
+    size = cost.sizes({"dataset": "cifar10", "scenario": "partial", "forget_size": 25,
+                       "classes": 5, "train_per_class": 125, "val_fraction": 0.2,
+                       "test_per_class": 100})
+    assert size == cost.Sizes(train=500, retain=475, forget=25, val=125, test=500)
+    size = cost.sizes({"dataset": "cifar20", "scenario": "subclass", "val_fraction": 0.0})
+    assert (size.train, size.forget) == (50000, 500)
+    digits = ub.data.make_task("digits", "random", forget_size=20, val_fraction=0.2)
+    size = cost.sizes({"dataset": "digits", "scenario": "random", "forget_size": 20,
+                       "val_fraction": 0.2})
+    assert size.forget == 20  # digits' classes differ by a few images: within one per class
+    assert abs(size.train - len(digits.train)) <= 10 and size.retain == size.train - 20
+
+
+def test_run_images_counts_the_original_oracle_methods_and_scoring():
+    params = {"dataset": "cifar10", "scenario": "class", "val_fraction": 0.1,
+              "recipe": {"epochs": 30}, "methods": ["original", "retrain", "lfssd",
+                                                    {"name": "finetune", "label": "ft"}],
+              "method_hp": {"finetune": {"epochs": 10}}}
+    parts = cost.run_images(params)
+    assert parts["original"] == 30 * 45000
+    # retrain: 30 epochs of D_r; LFSSD: one pass over D; fine-tuning: 10 epochs of D_r + D_f
+    assert parts["methods"] == 30 * 40500 + 45000 + 10 * 45000
+    assert parts["scoring"] == pytest.approx(4 * (45000 + 10000) / 3)
+
+
+def test_the_speed_probe_is_cached_per_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNBOOK_CACHE", str(tmp_path))
+    monkeypatch.setattr(cost, "busy", lambda: False)
+    cost._PROBED.clear()
+    speed = cost.images_per_second("smallcnn", {}, "digits", threads=1, batch_size=32,
+                                   steps=2)
+    assert speed > 0
+    stored = json.loads((tmp_path / "speed.json").read_text())
+    assert list(stored.values()) == [round(speed, 1)] and "smallcnn" in next(iter(stored))
+    cost._PROBED.clear()
+    (tmp_path / "speed.json").write_text(json.dumps({k: 123.0 for k in stored}))
+    assert cost.images_per_second("smallcnn", {}, "digits", threads=1, batch_size=32,
+                                  steps=2) == 123.0
+
+
+def test_grid_cost_leaves_out_finished_runs_and_shared_originals():
+    runs = ub.runner.plan("smoke", ["lfssd"])
+    cost._PROBED.clear()
+    keys = {ub.runner.original_key(ub.runner.full_parameters(r)) for r in runs}
+    for run in runs:  # no probe: a fixed speed
+        params = ub.runner.full_parameters(run)
+        channels, side = cost.IMAGE[params["dataset"]]
+        cost._PROBED[json.dumps([ub.train.machine(), 1, params["arch"],
+                                 params.get("arch_kwargs") or {}, channels, side,
+                                 cost.SHAPES[params["dataset"]][1], 256,
+                                 __import__("torch").__version__], sort_keys=True)] = 1000.0
+    every = cost.grid_cost(runs, set(), set(), threads=1)[0]
+    assert every.left == every.runs == len(runs) and every.images_left == every.images
+    assert every.hours == pytest.approx(every.images / 1000 / 3600)
+    first = runs[0]
+    done = cost.grid_cost(runs, {f"lfssd/{first.run_id}"}, keys, threads=1)[0]
+    assert done.left == len(runs) - 1 and done.images_left < every.images_left
+    table = cost.cost_table([every], workers=2, threads=1)
+    assert "lfssd" in table and "total" in table and "M images" in table
