@@ -369,3 +369,27 @@ def test_papermill_with_an_unknown_parameter_fails_with_one_line(tmp_path):
                                    str(tmp_path / "out.ipynb"),
                                    parameters={"nosuch": 1, "progress": False},
                                    progress_bar=False, kernel_name="python3", cwd=str(tmp_path))
+
+
+@pytest.mark.parametrize("damage", ["flipped", "cut"])
+def test_a_damaged_initial_weights_file_is_rebuilt_not_used(tmp_path, monkeypatch, damage):
+    """Issue 37.1: the pre-trained starts under the cache's init/ folder are named by their
+    content's hash. A file whose bytes were flipped (it still loads, with wrong weights) or cut
+    (it no longer loads) is moved aside with a warning and written anew, so every model
+    trained from it starts from the right weights."""
+    monkeypatch.setenv("UNLEARNBOOK_CACHE", str(tmp_path / "cache"))
+    task = ub.data.make_task("digits", "partial", forget_class=0, forget_size=10,
+                             classes=2, val_fraction=0.0)
+    pretrain = {"dataset": "digits", "classes": 4, "recipe": {"epochs": 1, "lr": 0.05}}
+    good = ub.pipeline.pretrained_start(task, "smallcnn", {}, pretrain)
+    path = Path(good.spec["weights"])
+    state = torch.load(path, weights_only=True)
+    if damage == "flipped":
+        state = {k: v + 1 if v.is_floating_point() else v for k, v in state.items()}
+        torch.save(state, path)
+    else:
+        path.write_bytes(path.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="failed its integrity check"):
+        again = ub.pipeline.pretrained_start(task, "smallcnn", {}, pretrain)
+    assert ub.train.state_hash(again) == ub.train.state_hash(good) == path.stem
+    assert list(path.parent.glob("*.bad-*"))

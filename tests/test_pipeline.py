@@ -497,3 +497,17 @@ def test_tutorial_pages_print_no_machine_path(tmp_path):
     _tutorial(source, tmp_path / "page.ipynb", "sure")
     text = (tmp_path / "page.ipynb").read_text()
     assert "image folder data/cifar10 (decoded once)" in text and "/work/x" not in text
+
+
+def test_a_profiles_description_reaches_the_book_as_text(tmp_path):
+    """Issue 37.6: a description holding markup is shown, never run, by the book."""
+    profile, results = _fixture_results(tmp_path)
+    spec = yaml.safe_load(profile.read_text())
+    spec["description"] = "<script>alert(42)</script> & more"
+    profile.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "book" / "generated"
+    shutil.copytree(ROOT / "book" / "reported", tmp_path / "book" / "reported")
+    prepare_book(profile, results, out)
+    data = BookData.load(out)
+    assert data.meta["description"] == "&lt;script&gt;alert(42)&lt;/script&gt; &amp; more"
+    assert "<script>" not in data.caption("lfssd", ub.report.find_item("LFSSD-T4")[1])

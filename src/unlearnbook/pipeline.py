@@ -23,7 +23,7 @@ from .metrics.core import embed, predict
 from .metrics.suites import compare, evaluate, suites as metric_suites
 from .models import build
 from .prune import apply_masks, magnitude_masks
-from .train import Recipe, cache_dir, fit, machine, progress_enabled, state_hash
+from .train import Recipe, cache_dir, fit, machine, progress_enabled, set_aside, state_hash
 
 
 @dataclass
@@ -80,11 +80,22 @@ def pretrained_start(task: Task, arch: str, arch_kwargs: dict, pretrain: dict,
     start.load_state_dict({k: v for k, v in backbone.state_dict().items()
                            if not k.startswith("head.")}, strict=False)
     path = cache_dir() / "init" / f"{state_hash(start)}.pt"
+    if path.exists() and not _intact(path):
+        set_aside(path, "its weights do not hash to its name")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as tmp:
             torch.save(start.state_dict(), tmp)
     return build(arch, task.num_classes, task.in_channels, weights=path, **arch_kwargs)
+
+
+def _intact(path: Path) -> bool:
+    """Whether an initial-weights file (named by its content's :func:`state_hash`) loads and
+    still hashes to its name."""
+    try:
+        return state_hash(torch.load(path, map_location="cpu", weights_only=True)) == path.stem
+    except Exception:  # a cut or garbled file: any unpickling error
+        return False
 
 
 def original_model(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Recipe,

@@ -135,12 +135,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("UNLEARNBOOK_CACHE", Path.home() / ".cache" / "unlearnbook"))
 
 
-def state_hash(model: nn.Module) -> str:
+def state_hash(model: nn.Module | dict) -> str:
+    """A hash of a model's (or a state dict's) tensor names and values."""
+    state = model if isinstance(model, dict) else model.state_dict()
     digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
+    for name, tensor in state.items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def set_aside(path: Path, problem: str) -> None:
+    """Move a damaged cached file aside (``<name>.bad-<time><suffix>``) with a warning naming it
+    and what is wrong; the caller then rebuilds it."""
+    aside = path.with_name(f"{path.stem}.bad-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
+    os.replace(path, aside)
+    warnings.warn(f"cached file {str(path)!r} failed its integrity check ({problem}); moved to "
+                  f"{str(aside)!r} and rebuilt", stacklevel=3)
 
 
 def cache_key(model: nn.Module, dataset, recipe: Recipe, seed: int, *,
@@ -333,10 +344,7 @@ def verified_checkpoint(path: Path) -> dict | None:
         meta, problem = {}, "its metadata file is missing or unreadable"
     if not problem:
         return meta
-    aside = path.with_name(f"{path.stem}.bad-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
-    os.replace(path, aside)
-    warnings.warn(f"cached checkpoint {str(path)!r} failed its integrity check ({problem}); "
-                  f"moved to {str(aside)!r} and retraining", stacklevel=3)
+    set_aside(path, problem)
     return None
 
 

@@ -7,6 +7,7 @@ here knows a paper by name.
 """
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -1131,7 +1132,8 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     with atomic_write(out / "aggregate.csv") as tmp:
         agg.to_csv(tmp, index=False)
     _gather_extras(results, spec["name"], frame, out)
-    meta = {"profile": spec["name"], "description": spec.get("description", ""),
+    # a profile's words reach the book as text, never as markup (escaped once, here)
+    meta = {"profile": spec["name"], "description": html.escape(str(spec.get("description", ""))),
             "built": time.strftime("%Y-%m-%d %H:%M"), "papers": {},
             "planned": {paper: [_planned_labels(run, done) for run in runs]
                         for paper, runs in plan.items()}}
