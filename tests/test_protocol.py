@@ -283,3 +283,14 @@ def test_cpu_results_do_not_depend_on_native_bf16(monkeypatch):
         ["retrain", "ga"], {"ga": {"epochs": 1}}), "lfssd")
     assert set(frame["train_precision"]) == {"fp32"}
     assert set(frame["unlearn_precision"]) == {"fp32"}
+
+
+def test_one_cifar10_original_per_seed_across_papers():
+    """Issue 34.2: LFSSD's random forgetting (T7) trains no original of its own in the cpu
+    profile: it shares DAU's seed-0 CIFAR-10 original (same data, recipe and seed), so the grid
+    plans one job for both, although DAU unlearns with the training transform and runs a
+    dense 'sparsity' list."""
+    runs = {f"{r.paper}/{r.run_id}": ub.runner.original_key(ub.runner.full_parameters(r))
+            for r in ub.runner.plan("cpu", ["lfssd", "dau"])}
+    assert runs["lfssd/random-100-rn-s0"] == runs["dau/c10-random-rn-s0"] == \
+        runs["dau/c10-class-rn-s0"] != runs["dau/c10-class-rn-s1"]

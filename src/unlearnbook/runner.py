@@ -170,6 +170,9 @@ def plan(profile: str | os.PathLike, papers: list[str] | None = None,
 ORIGINAL_PARAMETERS = ("dataset", "classes", "train_per_class", "val_fraction", "task_kwargs",
                        "arch", "arch_kwargs", "recipe", "train_seed", "pretrain", "sparsities",
                        "rewind_epoch")
+#: Task options that leave the original's training untouched: the test set's size and whether
+#: the unlearning methods see the training transform.
+ORIGINAL_IGNORES = ("test_per_class", "unlearn_augment")
 #: ... and, for scenarios that change the training set itself, the split.
 SPLIT_PARAMETERS = ("scenario", "forget_class", "forget_size", "forget_fraction", "split_seed")
 
@@ -190,7 +193,9 @@ def original_key(parameters: dict) -> str:
         names = names + SPLIT_PARAMETERS
     fixed = {name: parameters.get(name) for name in names}
     fixed["task_kwargs"] = {k: v for k, v in (fixed["task_kwargs"] or {}).items()
-                            if k != "test_per_class"}
+                            if k not in ORIGINAL_IGNORES}
+    if not any(fixed["sparsities"] or []):  # dense only: no pruning, no rewind point
+        fixed["sparsities"] = fixed["rewind_epoch"] = None
     text = json.dumps(fixed, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
