@@ -24,6 +24,28 @@ def _has_otter() -> bool:
 needs_otter = pytest.mark.skipif(not _has_otter(), reason="otter-grader (the teach extra) missing")
 
 
+@pytest.fixture(scope="session")
+def built_assignment(tmp_path_factory):
+    """``built_assignment(name)``: the assignment built once per test session (Otter Assign,
+    no test run), shared by every test that grades it, across xdist workers (a file lock)."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp().parent / "assignments"
+    root.mkdir(exist_ok=True)
+
+    def build(name: str) -> teaching.Built:
+        folder = root / name
+        with FileLock(str(root / f"{name}.lock")):
+            if not (folder / "done").exists():
+                teaching.build(ROOT / "assignments", folder / "dist", [name], run_tests=False)
+                (folder / "done").write_text("")
+        zips = sorted((folder / "dist" / name / "autograder").glob(f"{name}-autograder_*.zip"))
+        target = folder / "dist" / name
+        return teaching.Built(name, target / "student" / f"{name}.ipynb",
+                              target / "autograder" / f"{name}.ipynb", zips[-1])
+    return build
+
+
 @pytest.fixture
 def own_methods():
     """Names this test registers; removed afterwards, so no other test meets them."""
@@ -102,12 +124,12 @@ def _otter_run(built: teaching.Built, notebook: Path, tmp_path: Path) -> dict:
 
 @needs_otter
 @pytest.mark.parametrize("name", teaching.ASSIGNMENTS)
-def test_assignment_builds_and_grades(name, tmp_path):
+def test_assignment_builds_and_grades(name, tmp_path, built_assignment):
     """Otter Assign builds the student notebook and the autograder; the reference solution
     scores full marks on every autograded question; the untouched student notebook scores zero
     on each of them without crashing the grader; the student notebook holds no solution and no
     hidden test."""
-    built, = teaching.build(ROOT / "assignments", tmp_path / "dist", [name], run_tests=False)
+    built = built_assignment(name)
     student_text = built.student.read_text()
     assert "BEGIN SOLUTION" not in student_text and "hidden: true" not in student_text
     table = teaching.grade([built.solution, built.student], built.autograder.parent,
@@ -121,11 +143,12 @@ def test_assignment_builds_and_grades(name, tmp_path):
 
 
 @needs_otter
-def test_a_wrong_gradient_reversal_passes_public_tests_and_fails_hidden_ones(tmp_path):
+def test_a_wrong_gradient_reversal_passes_public_tests_and_fails_hidden_ones(tmp_path,
+                                                                           built_assignment):
     """The bug a public test cannot see: a gradient-reversal layer that does not flip the sign
     is the identity on the forward pass, so q1's and q2's public tests (values) pass; the hidden
     tests (gradients) fail it."""
-    built, = teaching.build(ROOT / "assignments", tmp_path / "dist", ["sure"], run_tests=False)
+    built = built_assignment("sure")
     notebook = json.loads(built.solution.read_text())
     flipped = 0
     for cell in notebook["cells"]:

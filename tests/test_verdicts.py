@@ -144,7 +144,7 @@ def test_status_rules_on_atomic_checks():
     assert core.status_of([ok, bad]) == "partly replicated"
     assert core.status_of([bad]) == "not replicated"
     assert core.status_of([ok, shaky]) == "uncertain"
-    assert core.status_of([]) == "not testable at this scale"
+    assert core.status_of([]) == "not run"
 
 
 def test_a_composite_claim_can_hold_in_part():

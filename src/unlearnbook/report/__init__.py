@@ -7,7 +7,7 @@ import pkgutil
 from .core import (BookData, Claim, Item, PaperReport, Regime, SettingCheck, Verdict, aggregate,
                    collect, figure, find_item, html_table, originals_table, paper_report, papers,
                    prepare_book, profile_note, register_paper, reported, scale_note, show, stacked,
-                   table, table_frame, verdict, verdict_summary)
+                   table, table_frame, verdict, verdict_counts, verdict_summary)
 
 for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _module.name != "core":
@@ -16,4 +16,4 @@ for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
 __all__ = ["BookData", "Claim", "Item", "PaperReport", "Regime", "SettingCheck", "Verdict",
            "aggregate", "collect", "figure", "find_item", "html_table", "originals_table",
            "paper_report", "papers", "prepare_book", "profile_note", "register_paper", "reported",
-           "scale_note", "show", "stacked", "table", "table_frame", "verdict", "verdict_summary"]
+           "scale_note", "show", "stacked", "table", "table_frame", "verdict", "verdict_counts", "verdict_summary"]

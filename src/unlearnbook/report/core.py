@@ -505,8 +505,8 @@ def figure(data: BookData, item_id: str):
 # --- verdicts -----------------------------------------------------------------------------------
 
 STATUSES = ("replicated", "partly replicated", "not replicated", "uncertain",
-            "not testable at this scale")
-REPLICATED, PARTLY, NOT_REPLICATED, UNCERTAIN, NOT_TESTABLE = STATUSES
+            "not testable at this scale", "not run")
+REPLICATED, PARTLY, NOT_REPLICATED, UNCERTAIN, NOT_TESTABLE, NOT_RUN = STATUSES
 
 
 def binomial_se(percent: float, n: float) -> float:
@@ -521,9 +521,11 @@ def binomial_se(percent: float, n: float) -> float:
 def status_of(checks: list[SettingCheck]) -> str:
     """A claim's status from its atomic checks: replicated when every check holds beyond its
     noise; uncertain when none fails beyond its noise but some margin lies inside it; partly
-    when some hold and some fail beyond the noise; not replicated when none holds beyond it."""
+    when some hold and some fail beyond the noise; not replicated when none holds beyond it;
+    not run when there is nothing to check (no finished run of ours: "not testable" is kept for
+    runs outside the paper's regime)."""
     if not checks:
-        return NOT_TESTABLE
+        return NOT_RUN
     held = [c for c in checks if c.holds and not c.uncertain]
     failed = [c for c in checks if not c.holds and not c.uncertain]
     if failed:
@@ -765,6 +767,19 @@ def _why(counted: list[SettingCheck], excluded: list[SettingCheck]) -> str:
              else ", one run") if deciding.noise_level else ""
     return (f"{deciding.setting}: {deciding.detail or 'margin'} (margin {deciding.effect:+.2f}"
             f"{noise})")
+
+
+def verdict_counts(data: BookData) -> str:
+    """The intro's first line: how many claims were tested and how each ended, e.g. "3 of 29
+    claims tested: 1 replicated, 1 partly, 1 not, 0 uncertain; 4 outside the regime; 22 not
+    run"."""
+    found = [verdict(data, item.id).status for report in _PAPERS.values()
+             for item in report.items if item.claim is not None]
+    count = {status: found.count(status) for status in STATUSES}
+    tested = sum(count[s] for s in (REPLICATED, PARTLY, NOT_REPLICATED, UNCERTAIN))
+    return (f"{tested} of {len(found)} claims tested: {count[REPLICATED]} replicated, "
+            f"{count[PARTLY]} partly, {count[NOT_REPLICATED]} not, {count[UNCERTAIN]} uncertain; "
+            f"{count[NOT_TESTABLE]} outside the regime; {count[NOT_RUN]} not run.")
 
 
 def verdict_summary(data: BookData) -> pd.DataFrame:
