@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 from .data.sources import SHAPES
@@ -165,11 +166,18 @@ def images_per_second(arch: str, arch_kwargs: dict, dataset: str, threads: int,
 
 
 def busy() -> bool:
-    """Whether other work holds more than half of this machine's cores (1-minute load)."""
+    """Whether other work holds more than half of this machine's cores now: the processes
+    running besides this one (``/proc/loadavg``'s count of runnable tasks; elsewhere the
+    1-minute load average, which lags)."""
+    cores = os.cpu_count() or 1
     try:
-        return os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
-    except OSError:
-        return False
+        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) - 1
+    except (OSError, ValueError, IndexError):
+        try:
+            running = os.getloadavg()[0]
+        except OSError:
+            return False
+    return running > 0.5 * cores
 
 
 @dataclass(frozen=True)
