@@ -110,6 +110,15 @@ def test_a_method_that_changed_nothing_does_not_replicate_a_forgetting_claim():
     assert "changed nothing" in found.detail and "Df 74.0 vs original 74.0" in found.detail
 
 
+def test_an_unchanged_method_is_no_failure_where_the_oracle_did_not_move_either():
+    """Issue 36.4: the guard asks first whether the oracle differs from the original. Here the
+    retrained model sits where the original does (within noise), so LFSSD leaving the model
+    unchanged is what the claim asks, not "changed nothing"."""
+    rows = _lfssd_rows((76.0, 74.0, 30.0), (76.0, 74.0, 30.0), (76.0, 74.2, 30.1))
+    found = core.verdict(_data(rows), "LFSSD-T4")
+    assert "changed nothing" not in found.detail, found.markdown()
+
+
 def _dau_rows(dau_disparity_margin: float) -> list[dict]:
     """DAU-T1a: Retrain, DAU and FT on the four metrics; DAU's average disparity beats FT's
     by ``dau_disparity_margin`` points."""
