@@ -249,3 +249,13 @@ def test_claims_that_share_a_text_name_their_setting_in_the_summary():
     summary = core.verdict_summary(_data([]))
     t4 = summary[summary["item"].str.contains(">LFSSD-T4<")]["claim"].iloc[0]
     assert t4.startswith("full-class unlearning on CIFAR-100: ")
+
+
+def test_the_binomial_error_is_not_zero_at_the_extremes():
+    """Issue 36.2: at 0% or 100% the plain binomial error is 0, exactly where LFSSD's D_f and
+    DAU's class-wise UA sit; the Wilson half-width is not, and elsewhere it matches the
+    textbook value up to terms in 1/n."""
+    assert core.binomial_se(0.0, 100) == pytest.approx(0.495, abs=1e-3)
+    assert core.binomial_se(100.0, 100) == core.binomial_se(0.0, 100) > 0
+    assert core.binomial_se(50.0, 10000) == pytest.approx(0.5, rel=1e-3)
+    assert core.binomial_se(30.0, 0) == 0.0
