@@ -706,7 +706,7 @@ class Verdict:
 
 def verdict(data: BookData, item_id: str) -> Verdict:
     """The item's claim checked on our numbers and on the paper's printed ones, through five
-    gates: settings where the paper's own numbers fail the rule are not counted against us; a
+    gates: settings where the paper's own numbers fail the rule are left out (pass or fail); a
     run outside the paper's regime is not testable; a method that changed nothing does not
     replicate a forgetting claim; a margin inside the noise is uncertain; composite claims are
     atomic checks, so a claim can be partly replicated."""
@@ -732,13 +732,15 @@ def verdict(data: BookData, item_id: str) -> Verdict:
         checks = [replace(c, noise=math.inf, detail=f"{c.detail}; one run, and no noise model "
                                                     f"for {claim.units}: uncertain")
                   for c in checks]
-    excluded = [c for c in checks if not c.holds and c.setting in unsupported]
+    # where the paper's own numbers fail the rule, our outcome there (pass or fail) is left out
+    excluded = [c for c in checks if c.setting in unsupported]
     counted = [c for c in checks if c not in excluded]
     status, detail = _summary(counted)
     if excluded:
-        detail += (" Not counted against the method: "
-                   + "; ".join(c.setting for c in excluded)
-                   + " (the paper's own numbers do not support the claim there either).")
+        detail += (" Left out of the verdict, either way: "
+                   + "; ".join(f"{c.setting} ({'holds' if c.holds else 'fails'} here)"
+                               for c in excluded)
+                   + " (the paper's own numbers do not hold the rule there).")
     regime = regime_check(data, report, item) if checks else RegimeCheck(None)
     tolerance = report.regime.tolerance if report.regime else 0.0
     changed_nothing = null_effect(data, report, item, method) if claim.forgetting else ""
