@@ -393,3 +393,119 @@ def test_a_damaged_initial_weights_file_is_rebuilt_not_used(tmp_path, monkeypatc
         again = ub.pipeline.pretrained_start(task, "smallcnn", {}, pretrain)
     assert ub.train.state_hash(again) == ub.train.state_hash(good) == path.stem
     assert list(path.parent.glob("*.bad-*"))
+
+
+def _run_entry(**values):
+    def change(data):
+        _section(data)["runs"][0].update(values)
+    return change
+
+
+def _defaults(**values):
+    def change(data):
+        _section(data)["defaults"].update(values)
+    return change
+
+
+def _section_key(**values):
+    def change(data):
+        _section(data).update(values)
+    return change
+
+
+def _arch(**values):
+    def change(data):
+        _section(data)["architectures"]["rn"].update(values)
+    return change
+
+
+def _recipe(**values):
+    def change(data):
+        _section(data)["architectures"]["rn"]["recipe"].update(values)
+    return change
+
+
+#: Issue 37.2: bad profile values, each refused at planning with one message naming it.
+BAD_PROFILES = [
+    (_defaults(method_hp={"lfsd": {"alpha": 3.0}}), "method named in method_hp 'lfsd'"),
+    (_defaults(method_hp={"lfssd": 3.0}), "method_hp of 'lfssd' is 3.0"),
+    (_defaults(method_hp=["lfssd"]), "method_hp \\['lfssd'\\] is not a mapping"),
+    (_defaults(method_hp={"lfssd": {"alpah": 3.0}}), "unknown hyper-parameter"),
+    (_defaults(method_hp={"lfssd": {"alpha": "big"}}), "alpha of method 'lfssd'"),
+    (_defaults(method_hp={"lfssd": {"alpha": -1.0}}), "alpha of method 'lfssd'"),
+    (_defaults(method_hp={"lfssd": {"batch_size": 0}}), "batch_size of method 'lfssd'"),
+    (_defaults(methods=[]), "methods \\[\\] is not allowed"),
+    (_defaults(methods="lfssd"), "methods 'lfssd' is not allowed"),
+    (_defaults(methods=[3]), "method entry 3 is not allowed"),
+    (_defaults(methods=[{"nmae": "lfssd"}]), "unknown key\\(s\\) \\['nmae'\\]"),
+    (_defaults(methods=[{"label": "x"}]), "lacks the key\\(s\\) \\['name'\\]"),
+    (_defaults(methods=[{"name": "lfssd", "hp": 3}]), "is not a mapping"),
+    (_defaults(methods=["original", "nope"]), "method 'nope'"),
+    (_defaults(methods=["lfssd", "lfssd"]), "labels must be unique"),
+    (_run_entry(forget_size=0, scenario="random"), "forget_size 0"),
+    (_run_entry(forget_size=100000, scenario="random"), "larger than the training set"),
+    (_run_entry(forget_size=2.5, scenario="random"), "forget_size 2.5"),
+    (_run_entry(forget_fraction=1.5, scenario="random"), "forget_fraction"),  # not LFSSD's
+    (_defaults(val_fraction=1.5), "val_fraction 1.5"),
+    (_defaults(val_fraction=-0.1), "val_fraction -0.1"),
+    (_defaults(task_kwargs={"train_per_klass": 10}), "unknown task_kwargs"),
+    (_defaults(task_kwargs={"train_per_class": 0}), "train_per_class 0"),
+    (_defaults(task_kwargs=[1]), "task_kwargs \\[1\\] is not a mapping"),
+    (_run_entry(forget_class=10), "forget_class of a 'digits' run 10"),
+    (_run_entry(forget_class=-1), "forget_class -1"),
+    (_run_entry(forget_class="lamp"), "forget_class 'lamp'"),
+    (_run_entry(dataset="cifar11"), "dataset 'cifar11'"),
+    (_run_entry(scenario="sideways"), "scenario 'sideways'"),
+    (_run_entry(scenario="subclass"), "scenario 'subclass' needs superclass labels"),
+    (_run_entry(scenario="confusion", task_kwargs={"confusion_classes": [1, 1]}),
+     "confusion_classes"),
+    (_run_entry(arch="resnet18"), "would be overwritten by the runner"),
+    (_defaults(train_seed=3), None),  # a seed on an axis the section does not vary: allowed
+    (_defaults(split_seed=3), "\\['split_seed'\\] .* would be overwritten by the runner"),
+    (_section_key(seed_axes=["split"], defaults={"archs": ["rn"], "val_fraction": 0.0,
+                                                 "methods": ["original"], "split_seed": 3}),
+     "would be overwritten by the runner"),
+    (_section_key(seed_axes=["sideways"]), "seed axis 'sideways'"),
+    (_section_key(seeds=[-1]), "seed -1"),
+    (_section_key(seed=[0]), "unknown key\\(s\\) \\['seed'\\]"),
+    (_section_key(runs=[]), "non-empty list of run entries"),
+    (_section_key(tutorial="nope"), "tutorial run"),
+    (_run_entry(select_epoch="best"), "select_epoch"),  # not LFSSD's: named as unknown
+    (_arch(name="resnet99"), "model name"),
+    (_arch(kwargs={"widht": 16}), "unknown key\\(s\\) \\['widht'\\]"),
+    (_recipe(epochs=-1), "recipe epochs -1"),
+    (_recipe(lr=0), "recipe lr 0"),
+    (_recipe(schedule="sawtooth"), "schedule 'sawtooth'"),
+    (_recipe(weights="fp8"), "weights 'fp8'"),
+    (_recipe(precision="fp64"), "precision 'fp64'"),
+    (_recipe(nesterov="yes"), "recipe nesterov 'yes'"),
+    (_recipe(speed=2), "unknown recipe field"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_PROFILES,
+                         ids=[f"bad-{i}" for i in range(len(BAD_PROFILES))])
+def test_every_bad_profile_value_is_refused_at_planning(tmp_path, change, message):
+    path = _profile(tmp_path, change)
+    if message is None:
+        runner.plan(path, ["lfssd"])
+        return
+    with pytest.raises(ub.UnlearnbookError, match=message):
+        runner.plan(path, ["lfssd"])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: a\nname: b\npapers: {}\n", "key 'name' appears twice"),
+    ("papers: {lfssd: [\n", "is not valid YAML"),
+    ("- just\n- a list\n", "is not a mapping"),
+])
+def test_a_profile_file_that_is_not_a_clean_mapping_is_refused(tmp_path, text, message):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ub.UnlearnbookError, match=message):
+        runner.plan(path)
+
+
+def test_an_empty_run_list_is_an_error_not_the_whole_grid(tmp_path):
+    with pytest.raises(ub.UnlearnbookError, match="names no run"):
+        runner.plan(_profile(tmp_path), ["lfssd"], only=[""])

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             options = runner.GridOptions(args.executor, args.workers, gpus, args.runs_per_gpu,
                                          args.target, slurm_profile=args.slurm_profile)
             papers = None if args.paper == "all" else args.paper.split(",")
-            only = args.runs.split(",") if args.runs else None
+            only = args.runs.split(",") if args.runs is not None else None
             if args.dry_run and args.executor == "slurm":
                 return runner.print_submissions(args.profile, papers, args.results, options,
                                                 only)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from ._checks import UnlearnbookError, check_choice, check_safe_name
+from ._checks import UnlearnbookError, check_choice, check_int, check_safe_name
 
 BUILTIN = ("smoke", "cpu", "paper")
 SEED_AXES = ("train", "split", "unlearn", "oracle")
@@ -81,7 +81,11 @@ def load(profile: str | os.PathLike) -> dict:
     else:
         check_choice("profile", str(profile), BUILTIN)
         text = resources.files("unlearnbook").joinpath(f"profiles/{profile}.yaml").read_text()
-    data = yaml.safe_load(text)
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as err:
+        raise UnlearnbookError(f"profile {str(profile)!r} is not valid YAML: "
+                               f"{' '.join(str(err).split())}") from None
     if not isinstance(data, dict):
         raise UnlearnbookError(f"profile {str(profile)!r} is not a mapping; allowed: a YAML "
                                f"mapping with keys {', '.join(PROFILE_KEYS)}")
@@ -89,6 +93,21 @@ def load(profile: str | os.PathLike) -> dict:
     check_keys(f"profile {str(profile)!r}", data, PROFILE_KEYS, required=("papers",))
     check_safe_name("profile name", data["name"])
     return data
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML's "last wins" would
+    drop the first value silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def check_keys(where: str, mapping: object, allowed: tuple[str, ...] | list[str],
@@ -157,7 +176,6 @@ def check_parameters(paper: str, namespace: dict) -> None:
 def check_forget_class(params: dict) -> None:
     """A run's ``forget_class`` must exist in its dataset (fine classes for ``subclass``; the
     first ``classes`` for a class subset), checked at planning, not inside the kernel."""
-    from ._checks import check_int
     from .data.sources import SHAPES
 
     value, dataset = params.get("forget_class"), params.get("dataset")
@@ -188,15 +206,81 @@ def validate(params: dict, allowed: dict[str, object], where: str) -> None:
                                    f"{list(LABELS)}")
         check_choice("dataset", params.get("dataset"), DATASETS)
         check_choice("scenario", params.get("scenario"), SCENARIOS)
+        check_task(params, allowed)
         check_forget_class(params)
         check_choice("architecture", params.get("arch"), ARCHITECTURES)
-        Recipe.from_dict(params["recipe"])
-        for spec in method_specs(params.get("methods", []), params.get("method_hp")):
+        recipe = Recipe.from_dict(params["recipe"])
+        check_methods(params, allowed)
+        for spec in method_specs(params.get("methods", allowed.get("methods")),
+                                 params.get("method_hp")):
             check_choice("method", spec.name, methods.available())
             methods.check_hyperparameters(spec.name, spec.hp)
             methods.check_needs(spec.name, params.get("val_fraction", allowed.get("val_fraction")))
+        sparse = any(params.get("sparsities") or [])
+        if sparse and "rewind_epoch" in params:
+            check_int("rewind_epoch", params["rewind_epoch"], 1, recipe.epochs)
+        if params.get("select_epoch") is not None:
+            from .epochs import SELECTIONS
+            check_choice("select_epoch", params["select_epoch"], SELECTIONS)
     except UnlearnbookError as err:
         raise UnlearnbookError(f"{err} {where}") from None
+
+
+def check_task(params: dict, allowed: dict) -> None:
+    """The run's task arguments as ``make_task`` will check them, before any data is loaded:
+    known ``task_kwargs`` names, values in range, and a forget set no larger than the training
+    set (sized from the parameters alone)."""
+    import inspect
+
+    from .cost import sizes
+    from .data.tasks import check_task_arguments, make_task
+
+    task_kwargs = params.get("task_kwargs", allowed.get("task_kwargs")) or {}
+    if not isinstance(task_kwargs, dict):
+        raise UnlearnbookError(f"task_kwargs {task_kwargs!r} is not a mapping; allowed: a "
+                               "mapping of make_task's keyword arguments")
+    accepted = set(inspect.signature(make_task).parameters) - {
+        "dataset", "scenario", "seed", "root", "download"}
+    unknown = sorted(set(task_kwargs) - accepted)
+    if unknown:
+        raise UnlearnbookError(f"unknown task_kwargs {unknown}; allowed: {sorted(accepted)}")
+    merged = {**{k: v for k, v in {**allowed, **params}.items() if k in accepted}, **task_kwargs}
+    check_task_arguments(params["dataset"], params["scenario"], **merged)
+    size = sizes({**allowed, **params})
+    if merged.get("forget_size") and merged["forget_size"] > size.train:
+        raise UnlearnbookError(f"forget_size {merged['forget_size']!r} is larger than the "
+                               f"training set ({size.train:,} images); allowed: 1..{size.train}")
+
+
+def check_methods(params: dict, allowed: dict) -> None:
+    """``methods``: a non-empty list of names or mappings (``name``, optional ``label`` and
+    ``hp``), or None (every registered method); ``method_hp``: a mapping from registered method
+    names to mappings."""
+    from . import methods
+
+    listed = params.get("methods", allowed.get("methods"))
+    if listed is not None and (not isinstance(listed, list) or not listed):
+        raise UnlearnbookError(f"methods {listed!r} is not allowed; allowed: a non-empty list "
+                               "of method names or {name, label, hp} mappings, or null (every "
+                               "registered method)")
+    for entry in listed or []:
+        if isinstance(entry, dict):
+            check_keys(f"method entry {entry!r}", entry, ("name", "label", "hp"),
+                       required=("name",))
+            if not isinstance(entry.get("hp", {}), dict):
+                raise UnlearnbookError(f"the hp of method entry {entry!r} is not a mapping")
+        elif not isinstance(entry, str):
+            raise UnlearnbookError(f"method entry {entry!r} is not allowed; allowed: a method "
+                                   "name or a {name, label, hp} mapping")
+    method_hp = params.get("method_hp", allowed.get("method_hp")) or {}
+    if not isinstance(method_hp, dict):
+        raise UnlearnbookError(f"method_hp {method_hp!r} is not a mapping; allowed: method name "
+                               "-> hyper-parameters")
+    for name, hp in method_hp.items():
+        check_choice("method named in method_hp", name, methods.available())
+        if not isinstance(hp, dict):
+            raise UnlearnbookError(f"method_hp of {name!r} is {hp!r}; allowed: a mapping of "
+                                   "hyper-parameters")
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -265,8 +349,17 @@ def expand(profile: dict, paper: str) -> list[Run]:
     if not isinstance(section["runs"], list) or not section["runs"]:
         raise UnlearnbookError(f"the runs of {where} are {section['runs']!r}; allowed: a "
                                "non-empty list of run entries")
+    for scope in [section.get("defaults", {})] + list(section["runs"]):
+        check_keys(f"a run entry of {where}", scope, entry_keys,
+                   required=("id",) if scope is not section.get("defaults", {}) else ())
+        overwritten = sorted({"arch", "arch_kwargs"} & set(scope)) + sorted(
+            f"{axis}_seed" for axis in axes if f"{axis}_seed" in scope)
+        if overwritten:
+            raise UnlearnbookError(f"{overwritten} in {where} ({scope.get('id', 'defaults')}) "
+                                   "would be overwritten by the runner; allowed: 'archs' names "
+                                   "the architectures, 'seeds' the seeds of the axes in "
+                                   f"seed_axes {axes}")
     for entry in section["runs"]:
-        check_keys(f"a run entry of {where}", entry, entry_keys, required=("id",))
         entry = copy.deepcopy(entry)
         archs = entry.pop("archs", section.get("defaults", {}).get("archs", ["rn"]))
         seeds = entry.pop("seeds", section.get("seeds", [0]))

@@ -155,6 +155,9 @@ def plan(profile: str | os.PathLike, papers: list[str] | None = None,
     wanted = papers or papers_in(data)
     runs = [run for paper in wanted for run in expand(data, paper)]
     if only is not None:
+        if not [run_id for run_id in only if run_id.strip()]:
+            raise UnlearnbookError(f"--runs {','.join(only)!r} names no run; allowed: "
+                                   f"comma-separated run ids, e.g. {runs[0].run_id}")
         unknown = sorted(set(only) - {run.run_id for run in runs})
         if unknown:
             raise UnlearnbookError(f"unknown run id(s) {unknown}; allowed: "

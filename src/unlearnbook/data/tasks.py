@@ -75,6 +75,42 @@ class Task:
                 f"data from {self.source}")
 
 
+def check_task_arguments(dataset: str, scenario: str, *, forget_class=None, forget_size=None,
+                         forget_fraction=None, seed=0, data_seed=0, val_fraction=0.1,
+                         train_per_class=None, test_per_class=None, confusion_classes=(0, 1),
+                         canary_count=None, **_ignored) -> tuple:
+    """:func:`make_task`'s argument checks, without loading any data (the grid runs them at
+    planning): one clear error naming the value and what is allowed. Returns the checked
+    ``(seed, data_seed, forget_size, forget_fraction, forget_class, confusion_classes)``."""
+    check_choice("dataset", dataset, DATASETS)
+    check_choice("scenario", scenario, SCENARIOS)
+    check_number("val_fraction", val_fraction, 0.0, 0.99)
+    seed, data_seed = check_int("seed", seed, 0), check_int("data_seed", data_seed, 0)
+    if forget_size is not None:
+        forget_size = check_int("forget_size", forget_size, 1)
+    if forget_fraction is not None:
+        forget_fraction = check_number("forget_fraction", forget_fraction, 0.0, 1.0, open_low=True)
+    if forget_class is not None and not isinstance(forget_class, str):
+        forget_class = check_int("forget_class", forget_class, 0)
+    elif isinstance(forget_class, str) and forget_class != "random":
+        raise UnlearnbookError(f"forget_class {forget_class!r} is not allowed; allowed: a class "
+                               "id, 'random' or null")
+    for name, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class),
+                        ("canary_count", canary_count)):
+        if value is not None:
+            check_int(name, value, 1)
+    if scenario == "confusion":
+        if (not isinstance(confusion_classes, (list, tuple)) or len(confusion_classes) != 2
+                or confusion_classes[0] == confusion_classes[1]):
+            raise UnlearnbookError(f"confusion_classes {confusion_classes!r} are not two "
+                                   "different classes; allowed: two distinct class ids")
+        confusion_classes = tuple(check_int("confusion class", c, 0) for c in confusion_classes)
+    if scenario == "subclass" and dataset not in ("cifar20", "digits5"):
+        raise UnlearnbookError(f"scenario 'subclass' needs superclass labels; dataset {dataset!r} "
+                               "has none; allowed datasets: 'cifar20', 'digits5'")
+    return seed, data_seed, forget_size, forget_fraction, forget_class, confusion_classes
+
+
 def make_task(
     dataset: str = "digits",
     scenario: str = "class",
@@ -110,28 +146,13 @@ def make_task(
     the training transform (random crop with padding 4 and flip on every shuffled pass), as the
     Unlearn-Sparse / SalUn code unlearns (DAU's protocol); evaluation always sees plain images.
     """
-    check_choice("dataset", dataset, DATASETS)
-    check_choice("scenario", scenario, SCENARIOS)
-    check_number("val_fraction", val_fraction, 0.0, 0.99)
-    seed, data_seed = check_int("seed", seed, 0), check_int("data_seed", data_seed, 0)
-    if forget_size is not None:
-        forget_size = check_int("forget_size", forget_size, 1)
-    if forget_fraction is not None:
-        forget_fraction = check_number("forget_fraction", forget_fraction, 0.0, 1.0, open_low=True)
-    if forget_class is not None and not isinstance(forget_class, str):
-        forget_class = check_int("forget_class", forget_class, 0)
-    for name, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class),
-                        ("canary_count", canary_count)):
-        if value is not None:
-            check_int(name, value, 1)
-    if scenario == "confusion":
-        if len(confusion_classes) != 2 or confusion_classes[0] == confusion_classes[1]:
-            raise UnlearnbookError(f"confusion_classes {confusion_classes!r} are not two "
-                                   "different classes; allowed: two distinct class ids")
-        confusion_classes = tuple(check_int("confusion class", c, 0) for c in confusion_classes)
-    if scenario == "subclass" and dataset not in ("cifar20", "digits5"):
-        raise UnlearnbookError(f"scenario 'subclass' needs superclass labels; dataset {dataset!r} "
-                               "has none; allowed datasets: 'cifar20', 'digits5'")
+    (seed, data_seed, forget_size, forget_fraction, forget_class,
+     confusion_classes) = check_task_arguments(
+        dataset, scenario, forget_class=forget_class, forget_size=forget_size,
+        forget_fraction=forget_fraction, seed=seed, data_seed=data_seed,
+        val_fraction=val_fraction, train_per_class=train_per_class,
+        test_per_class=test_per_class, confusion_classes=confusion_classes,
+        canary_count=canary_count)
     raw = load_raw(dataset, root, download)
     raw = _restrict(raw, classes, train_per_class, test_per_class, data_seed)
     num_classes = len(raw.class_names)
