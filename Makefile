@@ -42,7 +42,7 @@ assignments: $(BIN)/unlearnbook
 # grade a folder of submissions: make grade ASSIGNMENT=sure SUBMISSIONS=path/to/folder
 grade: $(BIN)/unlearnbook
 	$(BIN)/unlearnbook grade '$(SUBMISSIONS)' --autograder 'assignments/dist/$(ASSIGNMENT)' \
-		--out 'grades-$(ASSIGNMENT).csv'
+		--out 'assignments/dist/grades-$(ASSIGNMENT).csv'
 
 test: $(BIN)/unlearnbook
 	$(BIN)/python -m pytest
