@@ -185,3 +185,64 @@ def test_assign_and_grade_refuse_bad_input(tmp_path):
     (tmp_path / "a.zip").rename(tmp_path / "sure-autograder_1.zip")
     with pytest.raises(ub.UnlearnbookError, match="no submission"):
         teaching.grade(tmp_path / "empty", tmp_path / "sure-autograder_1.zip")
+
+
+def test_a_call_into_the_package_is_caught_however_it_is_reached():
+    """Issue 39.1: the package is the answer key. The tracer names a call into
+    unlearnbook.methods made directly, through an alias or deep inside a helper, and nothing
+    for the student's own code."""
+    from unlearnbook.methods.dau import barlow_twins as alias
+
+    z = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+
+    def own(z_forget, z_val, lam):
+        zf, zv = z_forget - z_forget.mean(0), z_val - z_val.mean(0)
+        return (zf.T @ zv).sum() * lam
+
+    def helper(z_forget, z_val, lam):
+        return alias(z_forget, z_val, lam)
+
+    def cheat(z_forget, z_val, lam):
+        return helper(z_forget, z_val, lam)
+    assert teaching.package_calls(own, z, z, 0.1)[1] == []
+    assert teaching.package_calls(cheat, z, z, 0.1)[1] == ["dau.barlow_twins"]
+    assert teaching.package_calls(ub.methods.dau.barlow_twins, z, z, 0.1)[1]
+    with pytest.raises(AssertionError, match="calls unlearnbook's own implementation"):
+        teaching.assert_own_code(cheat, z, z, 0.1)
+    with pytest.raises(AssertionError, match="returned nothing"):  # an untouched stub
+        teaching.assert_own_code(lambda z_forget, z_val, lam: None, z, z, 0.1)
+    assert teaching.assert_own_code(own, z, z, 0.1) is not None
+
+
+@needs_otter
+def test_a_submission_that_calls_the_package_loses_its_points(tmp_path, built_assignment):
+    """Issue 39.1: an LFSSD submission whose q1 and q2 call the package's own functions passes
+    every comparison with the package, and still loses points on both questions."""
+    built = built_assignment("lfssd")
+    notebook = json.loads(built.solution.read_text())
+    replaced = 0
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if source.startswith("def loss_free_importance("):
+            cell["source"] = (
+                "def loss_free_importance(model, dataset, batch_size=64):\n"
+                "    return ub.methods.dampening.importance(model, dataset, "
+                "ub.methods.dampening.output_sq_norm, 'abs', 'batch_mean', batch_size)\n")
+            replaced += 1
+        elif "def dampen(" in source and source.startswith("@torch.no_grad()"):
+            cell["source"] = (
+                "def dampen(model, forget_importance, full_importance, alpha, lam):\n"
+                "    report = ub.methods.dampening.dampen(model, forget_importance, "
+                "full_importance, alpha=alpha, lam=lam)\n"
+                "    return int(report['selected'].sum())\n")
+            replaced += 1
+    assert replaced == 2
+    last = max(i for i, c in enumerate(notebook["cells"]) if 'grader.check("q2")' in
+               "".join(c["source"]))
+    notebook["cells"] = notebook["cells"][:last + 1]
+    cheat = tmp_path / "cheat" / "lfssd.ipynb"
+    cheat.parent.mkdir()
+    cheat.write_text(json.dumps(notebook))
+    scores = _scores(_otter_run(built, cheat, tmp_path))
+    for question in ("q1", "q2"):
+        assert scores[question][0] < scores[question][1], scores

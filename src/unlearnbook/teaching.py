@@ -23,6 +23,40 @@ from .runner import remove_inside
 ASSIGNMENTS = ("lfssd", "dau", "sure", "adaprob")
 
 
+def package_calls(fn, *args, **kwargs) -> tuple[object, list[str]]:
+    """Run ``fn(*args, **kwargs)``; return its result and the names of every function of
+    :mod:`unlearnbook.methods` it called, directly or through anything else (a call profiler,
+    so an alias or a copy of the function is caught too). The assignments' hidden tests use
+    it: the package is the answer key, so a student's function that calls into it scores
+    nothing."""
+    methods_dir = str(Path(__file__).resolve().parent / "methods")
+    called: set[str] = set()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.startswith(methods_dir):
+            called.add(f"{Path(frame.f_code.co_filename).stem}.{frame.f_code.co_name}")
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        sys.setprofile(previous)
+    return result, sorted(called)
+
+
+def assert_own_code(fn, *args, **kwargs) -> object:
+    """``fn(*args, **kwargs)``'s result; fail (AssertionError) when it calls any function of
+    :mod:`unlearnbook.methods` (an assignment asks for the student's own code) or returns
+    nothing (an unfinished stub)."""
+    result, called = package_calls(fn, *args, **kwargs)
+    name = getattr(fn, "__name__", "the function")
+    assert not called, (f"{name} calls unlearnbook's own implementation ({', '.join(called)}); "
+                        "write it yourself")
+    assert result is not None, f"{name} returned nothing: finish it first"
+    return result
+
+
 @dataclass(frozen=True)
 class Built:
     """What Otter Assign made of one instructor notebook."""
