@@ -114,6 +114,18 @@ def _scores(result: dict) -> dict[str, tuple[float, float]]:
     return {t["name"]: (t["score"], t["max_score"]) for t in result["tests"] if "score" in t}
 
 
+def _grade_up_to_q2(built: teaching.Built, notebook: dict, tmp_path: Path) -> dict:
+    """Grade a changed solution notebook up to q2's check (the end-to-end run after it is not
+    what these tests are about; the grader scores the later questions 0)."""
+    last = max(i for i, c in enumerate(notebook["cells"]) if 'grader.check("q2")' in
+               "".join(c["source"]))
+    notebook = {**notebook, "cells": notebook["cells"][:last + 1]}
+    path = tmp_path / "changed" / f"{built.name}.ipynb"
+    path.parent.mkdir()
+    path.write_text(json.dumps(notebook))
+    return _otter_run(built, path, tmp_path)
+
+
 def _otter_run(built: teaching.Built, notebook: Path, tmp_path: Path) -> dict:
     out = tmp_path / f"graded-{notebook.stem}-{len(list(tmp_path.iterdir()))}"
     out.mkdir()
@@ -157,14 +169,7 @@ def test_a_wrong_gradient_reversal_passes_public_tests_and_fails_hidden_ones(tmp
             cell["source"] = source.replace("return -ctx.coefficient", "return ctx.coefficient")
             flipped += 1
     assert flipped == 1
-    # only q1 and q2 matter here: drop the end-to-end run after them (the grader scores q3 0)
-    last = max(i for i, c in enumerate(notebook["cells"]) if 'grader.check("q2")' in
-               "".join(c["source"]))
-    notebook["cells"] = notebook["cells"][:last + 1]
-    wrong = tmp_path / "wrong" / "sure.ipynb"
-    wrong.parent.mkdir()
-    wrong.write_text(json.dumps(notebook))
-    result = _otter_run(built, wrong, tmp_path)
+    result = _grade_up_to_q2(built, notebook, tmp_path)
     scores = _scores(result)
     public = next(t for t in result["tests"] if t["name"] == "Public Tests")["output"]
     for question in ("q1", "q2"):
@@ -237,12 +242,6 @@ def test_a_submission_that_calls_the_package_loses_its_points(tmp_path, built_as
                 "    return int(report['selected'].sum())\n")
             replaced += 1
     assert replaced == 2
-    last = max(i for i, c in enumerate(notebook["cells"]) if 'grader.check("q2")' in
-               "".join(c["source"]))
-    notebook["cells"] = notebook["cells"][:last + 1]
-    cheat = tmp_path / "cheat" / "lfssd.ipynb"
-    cheat.parent.mkdir()
-    cheat.write_text(json.dumps(notebook))
-    scores = _scores(_otter_run(built, cheat, tmp_path))
+    scores = _scores(_grade_up_to_q2(built, notebook, tmp_path))
     for question in ("q1", "q2"):
         assert scores[question][0] < scores[question][1], scores
