@@ -832,16 +832,18 @@ ORIGINAL_REFERENCES = {
 
 
 def originals_table(data: BookData):
-    """The original models this profile trained at its regime scale (train / forget-set / test
-    accuracy, from ``results/<profile>/originals.csv``) beside the papers' printed numbers for
-    the same kind of model, with the gap; None when the profile recorded none."""
+    """The original models (and oracles, ``model`` "retrain") this profile trained at its regime
+    scale (train / forget-set / test accuracy, from ``results/<profile>/originals.csv``) beside
+    the papers' printed numbers for the same kind of model, with the gap; None when the profile
+    recorded none."""
     path = data.book_dir / "generated" / "originals.csv"
     if not path.exists():
         return None
     ours = pd.read_csv(path)
     rows = []
     for _, run in ours.iterrows():
-        base = {"run": run["run"], "dataset": run["dataset"],
+        model = run["model"] if "model" in run and isinstance(run["model"], str) else "original"
+        base = {"run": run["run"], "model": model, "dataset": run["dataset"],
                 "train images": int(run["train_images"]), "epochs": int(run["epochs"]),
                 "train acc": run["train_acc"], "forget-set acc": run["forget_acc"],
                 "test acc": run["test_acc"],
