@@ -269,3 +269,24 @@ def test_the_binomial_error_is_not_zero_at_the_extremes():
     assert core.binomial_se(100.0, 100) == core.binomial_se(0.0, 100) > 0
     assert core.binomial_se(50.0, 10000) == pytest.approx(0.5, rel=1e-3)
     assert core.binomial_se(30.0, 0) == 0.0
+
+
+def test_lfssd_is_judged_against_the_papers_kind_of_oracle_on_both_sides():
+    """Issue 36.6: one rule for both sides. The paper's "retrain" column is the SSD code's head
+    retrain, so ours is judged against our retrain_head; the from-scratch retrain adds checks
+    labelled as such."""
+    from unlearnbook.report.lfssd import forgets_like_retrain
+
+    values = {"original": (76.0, 74.0, 30.0), "lfssd": (75.0, 2.0, 3.0),
+              "retrain_head": (75.5, 1.0, 4.0), "retrain": (74.0, 30.0, 20.0)}
+    frame = pd.DataFrame([{"group": "class", "arch_key": "rn", "target": "lamp", "label": label,
+                           "metric": metric, "mean": value, "std": 0.0}
+                          for label, triple in values.items()
+                          for metric, value in zip(("Dr", "Df", "MIA"), triple)])
+    checks = {c.setting: c for c in forgets_like_retrain(frame)}
+    assert checks["class · rn · lamp · Df"].holds and "retrain_head" in \
+        checks["class · rn · lamp · Df"].detail
+    assert not checks["class · rn · lamp · Df (from-scratch oracle)"].holds
+    paper_side = frame[frame["label"] != "retrain"]
+    assert {c.setting for c in forgets_like_retrain(paper_side)} == {
+        "class · rn · lamp · Df", "class · rn · lamp · MIA", "class · rn · lamp · Dr"}

@@ -18,25 +18,29 @@ def _setting_name(values: tuple) -> str:
 def forgets_like_retrain(frame: pd.DataFrame, tolerance: float = 10.0,
                          dr_drop: float = 5.0) -> list[SettingCheck]:
     """The paper's objective (§2: "maximise the D_r accuracy while having a low MIA score
-    similar to the retrain column"), as three atomic checks per setting: LFSSD's D_f and its
-    MIA within ``tolerance`` points of the oracle's, and its D_r within ``dr_drop`` points of the
+    similar to the retrain column"), as atomic checks per setting: LFSSD's D_f and its MIA
+    within ``tolerance`` points of the oracle's, and its D_r within ``dr_drop`` points of the
     original model's (5: the largest drop among the paper's own LFSSD rows is 3.5, T6 ResNet
-    baby). The oracle is the same kind on both sides: the from-scratch ``retrain`` where the
-    frame has it (ours), else the head-only ``retrain_head`` the paper prints."""
+    baby). One rule for both sides: the oracle is the paper's "retrain" column, the SSD code's
+    head retrain (``retrain_head``), on our numbers as on the paper's. Where ours also has the
+    from-scratch ``retrain``, D_f and MIA against it are extra checks, labelled so."""
     checks = []
     for setting, part in frame.groupby(list(SETTING), sort=False):
         values = part.set_index(["label", "metric"])
-        oracle = "retrain" if ("retrain", "Df") in values.index else "retrain_head"
         mean, std = values["mean"], values["std"].fillna(0.0)
         name = _setting_name(setting)
-        for metric in ("Df", "MIA"):
-            needed = [("lfssd", metric), (oracle, metric)]
-            if all(k in mean.index for k in needed):
-                gap = abs(mean[needed[0]] - mean[needed[1]])
-                checks.append(SettingCheck(
-                    f"{name} · {metric}", gap <= tolerance, tolerance - gap,
-                    float(max(std[k] for k in needed)),
-                    f"{metric} {mean[needed[0]]:.1f} vs {oracle} {mean[needed[1]]:.1f}"))
+        oracles = [label for label in ("retrain_head", "retrain")
+                   if (label, "Df") in values.index]
+        for oracle in oracles[:1] + [o for o in oracles[1:] if o == "retrain"]:
+            suffix = "" if oracle == oracles[0] else " (from-scratch oracle)"
+            for metric in ("Df", "MIA"):
+                needed = [("lfssd", metric), (oracle, metric)]
+                if all(k in mean.index for k in needed):
+                    gap = abs(mean[needed[0]] - mean[needed[1]])
+                    checks.append(SettingCheck(
+                        f"{name} · {metric}{suffix}", gap <= tolerance, tolerance - gap,
+                        float(max(std[k] for k in needed)),
+                        f"{metric} {mean[needed[0]]:.1f} vs {oracle} {mean[needed[1]]:.1f}"))
         needed = [("lfssd", "Dr"), ("original", "Dr")]
         if all(k in mean.index for k in needed):
             loss = mean[needed[1]] - mean[needed[0]]
