@@ -509,3 +509,15 @@ def test_a_profile_file_that_is_not_a_clean_mapping_is_refused(tmp_path, text, m
 def test_an_empty_run_list_is_an_error_not_the_whole_grid(tmp_path):
     with pytest.raises(ub.UnlearnbookError, match="names no run"):
         runner.plan(_profile(tmp_path), ["lfssd"], only=[""])
+
+
+def test_missing_data_is_not_bad_input(tmp_path, monkeypatch):
+    """Issue 37.5: a CIFAR run that failed because the data was not there must be retried once
+    it is: the error is DataMissing (still an UnlearnbookError, one clear line), and the grid
+    marks only a plain UnlearnbookError as bad input."""
+    monkeypatch.delenv("UNLEARNBOOK_DOWNLOAD", raising=False)
+    with pytest.raises(ub.UnlearnbookError) as caught:
+        ub.data.sources.load_raw("cifar10", tmp_path, download=False)
+    assert type(caught.value).__name__ == "DataMissing"
+    assert "UNLEARNBOOK_DOWNLOAD=1" in str(caught.value)
+    assert runner.bad_input("UnlearnbookError") and not runner.bad_input("DataMissing")

@@ -11,6 +11,11 @@ class UnlearnbookError(ValueError):
     """A bad input: the message names the value and what is allowed."""
 
 
+class DataMissing(UnlearnbookError):
+    """A dataset that is not on this machine (and may not be downloaded): not a bad input, so a
+    run that failed on it is retried once the data is there."""
+
+
 def check_choice(kind: str, value: object, allowed: Iterable[object]) -> None:
     """Raise when ``value`` is not one of ``allowed``."""
     allowed = list(allowed)

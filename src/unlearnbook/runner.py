@@ -398,6 +398,13 @@ def use_model_store(results: str | os.PathLike, profile_name: str) -> Path:
     return folder
 
 
+def bad_input(error_name: str) -> bool:
+    """Whether a run that raised ``error_name`` failed on bad input, which a retry would meet
+    again (it is then not retried until its parameters change): an UnlearnbookError, but not
+    missing data (DataMissing), which the user may supply."""
+    return error_name == "UnlearnbookError"
+
+
 def failed_notebook(data: dict, run: Run) -> Path:
     """Where a failed run's executed notebook is kept: ``.logs/<paper>/<run_id>.failed.ipynb``."""
     path = Path(data["results"]) / data["profile_name"] / ".logs" / run.paper / \
@@ -433,7 +440,7 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
         except papermill.PapermillExecutionError as err:
             kept = failed_notebook(data, run)
             shutil.copyfile(executed, kept)  # a retry clears the run folder: keep this one
-            if err.ename == "UnlearnbookError":  # bad input: a retry would fail the same way
+            if bad_input(err.ename):
                 write_text(kept.with_suffix(".bad-input"), parameters_hash(run.parameters))
             raise UnlearnbookError(f"run {run_id} failed: {err.ename}: {err.evalue}; see "
                                    f"{kept}") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import UnlearnbookError
+from .._checks import DataMissing, UnlearnbookError
 from ..io import atomic_write
 
 DATASETS = ("digits", "digits5", "cifar10", "cifar100", "cifar20")
@@ -137,7 +137,7 @@ def _cifar(name: str, root: str | os.PathLike | None, download: bool | None) -> 
         arrays = _cached(base / "cache" / f"{name}-torchvision.npz",
                          lambda: _torchvision(name, base / "torchvision"))
     else:
-        raise UnlearnbookError(
+        raise DataMissing(
             f"dataset {name!r} not found: no image folder at {folder}/train and downloads are off; "
             f"allowed: place an image-folder copy (train/<class>/*, test/<class>/*) or "
             f"{name}-jpg.tar.gz under {base}, or allow downloads with download=True or "
