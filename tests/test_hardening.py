@@ -147,6 +147,7 @@ def test_changed_parameters_make_a_finished_run_stale(tmp_path):
     run = runner.plan(profile)[0]
     folder = runner.run_dir(tmp_path / "results", run)
     folder.mkdir(parents=True)
+    (folder / "results.csv").write_text("method\n")
     (folder / "run.json").write_text(json.dumps(
         {"parameters_hash": runner.parameters_hash(run.parameters),
          "methods": runner.method_hashes(runner.full_parameters(run))}))
@@ -170,6 +171,7 @@ def test_a_change_to_a_methods_code_or_defaults_makes_a_finished_run_stale(tmp_p
     run = runner.plan(profile)[0]
     folder = runner.run_dir(tmp_path / "results", run)
     folder.mkdir(parents=True)
+    (folder / "results.csv").write_text("method\n")
     (folder / "run.json").write_text(json.dumps(
         {"parameters_hash": runner.parameters_hash(run.parameters)}))
     assert runner.stale(folder, run) == "it predates the record of its methods' code and defaults"
@@ -521,3 +523,22 @@ def test_missing_data_is_not_bad_input(tmp_path, monkeypatch):
     assert type(caught.value).__name__ == "DataMissing"
     assert "UNLEARNBOOK_DOWNLOAD=1" in str(caught.value)
     assert runner.bad_input("UnlearnbookError") and not runner.bad_input("DataMissing")
+
+
+def test_a_damaged_run_folder_is_a_run_to_redo_not_a_crash(tmp_path):
+    """Issue 37.7: a cut run.json or a missing results.csv makes the run stale (the dry run
+    says why, the grid redoes it) and the report leaves it out with a warning."""
+    profile = _profile(tmp_path)
+    run = runner.plan(profile)[0]
+    folder = runner.run_dir(tmp_path / "results", run)
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text('{"parameters_hash": ')
+    assert runner.stale(folder, run) == "its run.json is unreadable"
+    assert not runner.finished(folder, run)
+    (folder / "run.json").write_text(json.dumps(
+        {"parameters_hash": runner.parameters_hash(run.parameters),
+         "methods": runner.method_hashes(runner.full_parameters(run))}))
+    assert runner.stale(folder, run) == "its results.csv is missing"
+    with pytest.warns(UserWarning, match="results.csv cannot be read"):
+        frame = ub.report.collect(tmp_path / "results", "tiny")
+    assert frame.empty

@@ -122,6 +122,8 @@ def stale(folder: Path, run: Run) -> str:
         record = json.loads(path.read_text())
     except ValueError:
         return "its run.json is unreadable"
+    if not (folder / "results.csv").exists():
+        return "its results.csv is missing"
     recorded = record.get("parameters_hash")
     if recorded is None:
         return "it records no parameter hash"

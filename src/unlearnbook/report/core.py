@@ -13,6 +13,7 @@ import math
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -182,9 +183,14 @@ def find_item(item_id: str) -> tuple[PaperReport, Item]:
 def collect(results: str | os.PathLike, profile: str, paper: str | None = None) -> pd.DataFrame:
     """Concatenate ``results.csv`` of every finished run (its ``run.json`` present)."""
     root = Path(results) / profile
-    frames = [pd.read_csv(marker.parent / "results.csv").assign(
-                  n_forget=forget_count(marker.parent))
-              for marker in sorted(root.glob(f"{paper or '*'}/*/{RECORD}"))]
+    frames = []
+    for marker in sorted(root.glob(f"{paper or '*'}/*/{RECORD}")):
+        try:
+            frames.append(pd.read_csv(marker.parent / "results.csv").assign(
+                n_forget=forget_count(marker.parent)))
+        except (OSError, ValueError) as err:  # missing, empty or cut: not a finished run
+            warnings.warn(f"run {marker.parent.name} left out: its results.csv cannot be read "
+                          f"({type(err).__name__}); the grid redoes it", stacklevel=2)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
 
 
