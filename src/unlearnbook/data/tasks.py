@@ -92,9 +92,6 @@ def check_task_arguments(dataset: str, scenario: str, *, forget_class=None, forg
         forget_fraction = check_number("forget_fraction", forget_fraction, 0.0, 1.0, open_low=True)
     if forget_class is not None and not isinstance(forget_class, str):
         forget_class = check_int("forget_class", forget_class, 0)
-    elif isinstance(forget_class, str) and forget_class != "random":
-        raise UnlearnbookError(f"forget_class {forget_class!r} is not allowed; allowed: a class "
-                               "id, 'random' or null")
     for name, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class),
                         ("canary_count", canary_count)):
         if value is not None:
