@@ -57,11 +57,8 @@ def test_grid_cost_leaves_out_finished_runs_and_shared_originals():
     keys = {ub.runner.original_key(ub.runner.full_parameters(r)) for r in runs}
     for run in runs:  # no probe: a fixed speed
         params = ub.runner.full_parameters(run)
-        channels, side = cost.IMAGE[params["dataset"]]
-        cost._PROBED[json.dumps([ub.train.machine(), 1, params["arch"],
-                                 params.get("arch_kwargs") or {}, channels, side,
-                                 cost.SHAPES[params["dataset"]][1], 256,
-                                 __import__("torch").__version__], sort_keys=True)] = 1000.0
+        cost._PROBED[cost.speed_key(params["arch"], params.get("arch_kwargs") or {},
+                                    params["dataset"], 1)] = 1000.0
     every = cost.grid_cost(runs, set(), set(), threads=1)[0]
     assert every.left == every.runs == len(runs) and every.images_left == every.images
     assert every.hours == pytest.approx(every.images / 1000 / 3600)

@@ -140,17 +140,20 @@ def test_a_killed_grid_keeps_its_lock_while_snakemake_lives(tmp_path):
         subprocess.run(["pkill", "-KILL", "-f", str(results)], check=False)
 
 
+def _run_folder(tmp_path: Path) -> tuple:
+    """The minimal profile's run and its (new, empty) run folder under ``tmp_path/results``."""
+    run = runner.plan(_profile(tmp_path))[0]
+    folder = runner.run_dir(tmp_path / "results", run)
+    folder.mkdir(parents=True)
+    return run, folder
+
+
 def test_changed_parameters_make_a_finished_run_stale(tmp_path):
     """A run whose parameters changed under the same id is "to do" again (the dry run says
     why) and the report leaves it out by name."""
-    profile = _profile(tmp_path)
-    run = runner.plan(profile)[0]
-    folder = runner.run_dir(tmp_path / "results", run)
-    folder.mkdir(parents=True)
+    run, folder = _run_folder(tmp_path)
     (folder / "results.csv").write_text("method\n")
-    (folder / "run.json").write_text(json.dumps(
-        {"parameters_hash": runner.parameters_hash(run.parameters),
-         "methods": runner.method_hashes(runner.full_parameters(run))}))
+    (folder / "run.json").write_text(json.dumps(runner.run_record(run)))
     assert runner.finished(folder, run) and not runner.stale(folder, run)
 
     def more_epochs(data):
@@ -167,17 +170,12 @@ def test_a_change_to_a_methods_code_or_defaults_makes_a_finished_run_stale(tmp_p
     """Issue 35.1: the profile's values are not all a run depends on. A run records each
     method's resolved hyper-parameters and code fingerprint; a new default or new math makes
     it stale, named by method, while a docstring or comment edit does not."""
-    profile = _profile(tmp_path)
-    run = runner.plan(profile)[0]
-    folder = runner.run_dir(tmp_path / "results", run)
-    folder.mkdir(parents=True)
+    run, folder = _run_folder(tmp_path)
     (folder / "results.csv").write_text("method\n")
     (folder / "run.json").write_text(json.dumps(
         {"parameters_hash": runner.parameters_hash(run.parameters)}))
     assert runner.stale(folder, run) == "it predates the record of its methods' code and defaults"
-    (folder / "run.json").write_text(json.dumps(
-        {"parameters_hash": runner.parameters_hash(run.parameters),
-         "methods": runner.method_hashes(runner.full_parameters(run))}))
+    (folder / "run.json").write_text(json.dumps(runner.run_record(run)))
     assert not runner.stale(folder, run)
     name = next(label for label in runner.method_hashes(runner.full_parameters(run))
                 if label in ub.methods.available() and ub.methods.hyperparameters(label))
@@ -528,16 +526,11 @@ def test_missing_data_is_not_bad_input(tmp_path, monkeypatch):
 def test_a_damaged_run_folder_is_a_run_to_redo_not_a_crash(tmp_path):
     """Issue 37.7: a cut run.json or a missing results.csv makes the run stale (the dry run
     says why, the grid redoes it) and the report leaves it out with a warning."""
-    profile = _profile(tmp_path)
-    run = runner.plan(profile)[0]
-    folder = runner.run_dir(tmp_path / "results", run)
-    folder.mkdir(parents=True)
+    run, folder = _run_folder(tmp_path)
     (folder / "run.json").write_text('{"parameters_hash": ')
     assert runner.stale(folder, run) == "its run.json is unreadable"
     assert not runner.finished(folder, run)
-    (folder / "run.json").write_text(json.dumps(
-        {"parameters_hash": runner.parameters_hash(run.parameters),
-         "methods": runner.method_hashes(runner.full_parameters(run))}))
+    (folder / "run.json").write_text(json.dumps(runner.run_record(run)))
     assert runner.stale(folder, run) == "its results.csv is missing"
     with pytest.warns(UserWarning, match="results.csv cannot be read"):
         frame = ub.report.collect(tmp_path / "results", "tiny")

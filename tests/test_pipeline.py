@@ -161,9 +161,7 @@ def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:
              ("rocket", "class", "rocket", "class"))],
         name="fixture", seeds=(0, 1))
     results = tmp_path / "results"
-    records = {run.run_id: {"parameters_hash": ub.runner.parameters_hash(run.parameters),
-                            "methods": ub.runner.method_hashes(ub.runner.full_parameters(run))}
-               for run in ub.runner.plan(profile)}
+    records = {run.run_id: ub.runner.run_record(run) for run in ub.runner.plan(profile)}
     values = {"original": (99.0, 98.0, 90.0), "retrain": (98.0, 0.0, 5.0),
               "lfssd": (97.0, 1.0, 2.0), "ssd": (90.0, 30.0, 2.0)}
     for group, target in (("class", "lamp"), ("random", "random")):

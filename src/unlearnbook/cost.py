@@ -116,6 +116,19 @@ def run_images(params: dict) -> dict[str, float]:
     return {"original": original, "methods": work * len(sparsities), "scoring": scoring}
 
 
+def speed_key(arch: str, arch_kwargs: dict, dataset: str, threads: int,
+               batch_size: int = 256) -> str:
+    """The key a probed speed is kept under: machine, threads, architecture, input shape,
+    classes, batch size and torch version."""
+    import torch
+
+    from .train import machine
+
+    channels, side = IMAGE[dataset]
+    return json.dumps([machine(), threads, arch, arch_kwargs, channels, side,
+                       SHAPES[dataset][1], batch_size, torch.__version__], sort_keys=True)
+
+
 def images_per_second(arch: str, arch_kwargs: dict, dataset: str, threads: int,
                       batch_size: int = 256, steps: int = 4) -> float:
     """Training images per second of ``arch`` on this machine with ``threads`` CPU threads (or
@@ -126,12 +139,11 @@ def images_per_second(arch: str, arch_kwargs: dict, dataset: str, threads: int,
     from .device import default_device
     from .io import write_text
     from .models import build
-    from .train import cache_dir, machine
+    from .train import cache_dir
 
     num_classes = SHAPES[dataset][1]
     channels, side = IMAGE[dataset]
-    key = json.dumps([machine(), threads, arch, arch_kwargs, channels, side, num_classes,
-                      batch_size, torch.__version__], sort_keys=True)
+    key = speed_key(arch, arch_kwargs, dataset, threads, batch_size)
     path = cache_dir() / "speed.json"
     known = json.loads(path.read_text()) if path.exists() else {}
     if key in known or key in _PROBED:
@@ -193,12 +205,12 @@ class PaperCost:
     hours_left: float
 
 
-def grid_cost(runs: list, done: set[str], originals_done: set[str], threads: int,
-              workers: int = 1) -> list[PaperCost]:
+def grid_cost(runs: list, done: set[str], originals_done: set[str],
+              threads: int) -> list[PaperCost]:
     """Per paper: the plan's training images and projected hours, with the runs in ``done``
     (``paper/run_id``) and the originals in ``originals_done`` (original keys) left out of the
     "left" columns. An original that several runs share counts once, with the first of them.
-    Hours are run time on one job's threads; the wall clock divides them by ``workers``."""
+    Hours are run time on one job's threads (:func:`cost_table` gives the wall clock)."""
     from .runner import full_parameters, original_key
 
     counted: set[str] = set()

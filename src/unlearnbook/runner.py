@@ -105,6 +105,13 @@ def method_hashes(parameters: dict) -> dict[str, str]:
     return hashes
 
 
+def run_record(run: Run) -> dict:
+    """What ``run.json`` records of a run's inputs, checked by :func:`stale`: its parameter
+    hash and its methods' hashes (:func:`method_hashes`)."""
+    return {"parameters_hash": parameters_hash(run.parameters),
+            "methods": method_hashes(full_parameters(run))}
+
+
 def finished(folder: Path, run: Run | None = None) -> bool:
     """Whether the run in ``folder`` finished (its ``run.json`` exists) and, given the ``run``
     as the profile states it now, with the same parameters and method code (:func:`stale`)."""
@@ -582,7 +589,7 @@ def planned_cost(runs: list[Run], results: Path, done: set[str], workers: int) -
     trained |= {original_key(full_parameters(run)) for run in runs
                 if f"{run.paper}/{run.run_id}" in done}
     threads = threads_per_job(workers)
-    return cost_table(grid_cost(runs, done, trained, threads, workers), workers, threads)
+    return cost_table(grid_cost(runs, done, trained, threads), workers, threads)
 
 
 def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
