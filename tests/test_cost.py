@@ -32,7 +32,8 @@ def test_run_images_counts_the_original_oracle_methods_and_scoring():
     parts = cost.run_images(params)
     assert parts["original"] == 30 * 45000
     # retrain: 30 epochs of D_r; LFSSD: one pass over D; fine-tuning: 10 epochs of D_r + D_f
-    assert parts["methods"] == 30 * 40500 + 45000 + 10 * 45000
+    assert list(parts["oracles"].values()) == [30 * 40500]
+    assert parts["methods"] == 45000 + 10 * 45000
     assert parts["scoring"] == pytest.approx(4 * (45000 + 10000) / 3)
 
 
@@ -67,3 +68,27 @@ def test_grid_cost_leaves_out_finished_runs_and_shared_originals():
     assert done.left == len(runs) - 1 and done.images_left < every.images_left
     table = cost.cost_table([every], workers=2, threads=1)
     assert "lfssd" in table and "total" in table and "M images" in table
+
+
+def test_runs_that_share_an_oracle_count_it_once():
+    """LFSSD's from-scratch oracle carries seed 0 in its hp, so the three seeds of one forget set
+    share it; retrain_head follows the oracle seed, so each seed trains its own."""
+    runs = [r for r in ub.runner.plan("cpu", ["lfssd"]) if r.run_id.startswith("class-lamp")]
+    keys = [cost.run_images(ub.runner.full_parameters(r))["oracles"] for r in runs]
+    assert len(runs) == 3 and all(len(k) == 2 for k in keys)
+    scratch = {k for run in keys for k in run if '"retrain"' in k}
+    head = {k for run in keys for k in run if '"retrain_head"' in k}
+    assert len(scratch) == 1 and len(head) == 3
+    cost._PROBED.clear()
+    for run in runs:
+        params = ub.runner.full_parameters(run)
+        cost._PROBED[cost.speed_key(params["arch"], params["arch_kwargs"], params["dataset"],
+                                    1)] = 1000.0
+    one = cost.run_images(ub.runner.full_parameters(runs[0]))
+    every = cost.grid_cost(runs, set(), set(), threads=1)[0]
+    per_run = one["methods"] + one["scoring"]
+    oracle = next(iter(one["oracles"].values()))
+    assert every.images == pytest.approx(one["original"] + 3 * per_run + 4 * oracle)
+    trained = set(keys[0])  # seed 0's two oracles trained ahead (originals.csv)
+    assert cost.grid_cost(runs, set(), trained, threads=1)[0].images_left == pytest.approx(
+        every.images - 2 * oracle)

@@ -132,3 +132,21 @@ def test_random_forget_class_comes_from_the_split_seed():
     with pytest.raises(ub.UnlearnbookError, match="forget_class 'cat' is not a class; allowed: "
                                                   "0..9 or 'random'"):
         ub.data.make_task("digits", scenario="class", forget_class="cat")
+
+
+@pytest.mark.parametrize("scenario,kw", [
+    ("random", dict(forget_size=30)), ("class", dict(forget_class=3)),
+    ("class", dict(forget_class="random")), ("partial", dict(forget_class=5, forget_size=20)),
+    ("canary", dict(forget_size=12)), ("confusion", dict(forget_size=20)),
+])
+def test_split_seed_matters_says_whether_seeds_give_other_forget_sets(scenario, kw):
+    """The cost model shares an oracle across seeds exactly where the forget sets agree."""
+    a, b = (ub.data.make_task("digits", scenario=scenario, seed=seed, **kw) for seed in (0, 3))
+    same = (np.array_equal(a.forget_indices, b.forget_indices)
+            and torch.equal(a.forget.images, b.forget.images)
+            and torch.equal(a.retain.images, b.retain.images))
+    assert ub.data.tasks.split_seed_matters(scenario, kw.get("forget_class")) == (not same)
+    subclass = [ub.data.make_task("digits5", scenario="subclass", forget_class=8, seed=s)
+                for s in (0, 3)]
+    assert np.array_equal(*(t.forget_indices for t in subclass))
+    assert not ub.data.tasks.split_seed_matters("subclass", 8)

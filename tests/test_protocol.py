@@ -287,10 +287,12 @@ def test_cpu_results_do_not_depend_on_native_bf16(monkeypatch):
 
 def test_one_cifar10_original_per_seed_across_papers():
     """Issue 34.2: LFSSD's random forgetting (T7) trains no original of its own in the cpu
-    profile: it shares DAU's seed-0 CIFAR-10 original (same data, recipe and seed), so the grid
-    plans one job for both, although DAU unlearns with the training transform and runs a
-    dense 'sparsity' list."""
+    profile: it shares DAU's CIFAR-10 original (same data, recipe and seed), so the grid plans
+    one job for both, although DAU unlearns with the training transform and runs a dense
+    'sparsity' list. DAU holds its original fixed across seeds (the Unlearn-Sparse code trains
+    one checkpoint), so every CIFAR-10 run of both papers shares it."""
     runs = {f"{r.paper}/{r.run_id}": ub.runner.original_key(ub.runner.full_parameters(r))
             for r in ub.runner.plan("cpu", ["lfssd", "dau"])}
-    assert runs["lfssd/random-100-rn-s0"] == runs["dau/c10-random-rn-s0"] == \
-        runs["dau/c10-class-rn-s0"] != runs["dau/c10-class-rn-s1"]
+    cifar10 = {key for name, key in runs.items() if "random-100" in name or "c10-" in name}
+    assert len(cifar10) == 1 and len(runs) == 11 + 6
+    assert runs["lfssd/class-lamp-rn-s0"] not in cifar10

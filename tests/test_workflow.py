@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import unlearnbook as ub
 from unlearnbook import runner
@@ -42,15 +43,19 @@ def test_runs_with_one_original_key_train_the_same_model():
 
 
 def test_priorities_start_one_seed_of_every_setting_then_the_costliest():
-    """The cpu AdaProb grid: every setting's first seed outranks every second seed, and within
-    a seed a run with more methods (the small scale's twelve) outranks one with fewer."""
+    """The cpu AdaProb grid: among the headline runs and among the others, every setting's
+    first seed outranks every second seed, and within a seed a run with more methods outranks
+    one with fewer."""
     runs = ub.profiles.expand(ub.profiles.load("cpu"), "adaprob")
     priority = runner.run_priorities(runs)
     assert sorted(priority.values()) == list(range(1, len(runs) + 1))
-    first = [priority[(r.paper, r.run_id)] for r in runs if r.replicate == 0]
-    later = [priority[(r.paper, r.run_id)] for r in runs if r.replicate > 0]
-    assert min(first) > max(later)
-    assert priority[("adaprob", "small-rn-s1")] > priority[("adaprob", "class-rn-s1")]
+    for headline in (True, False):
+        first = [priority[(r.paper, r.run_id)] for r in runs
+                 if r.replicate == 0 and r.headline == headline]
+        later = [priority[(r.paper, r.run_id)] for r in runs
+                 if r.replicate > 0 and r.headline == headline]
+        assert min(first) > max(later)
+    assert priority[("adaprob", "small-rn-s1")] > priority[("adaprob", "lambda-rn-s1")]
     assert priority[("adaprob", "class-ac-s2")] > priority[("adaprob", "class-rn-s3")]
 
 
@@ -186,3 +191,30 @@ def test_slurm_dry_run_prints_a_submission_per_job(tmp_path):
         assert ("-t 720" if "original:" in call else "-t 360") in call
     assert {c.split("run:paper=lfssd,run_id=")[-1].rstrip(">") for c in calls
             if "run:paper" in c} == {r.run_id for r in runs}
+
+
+def test_headline_runs_come_first_and_an_original_just_before_its_first_run(tmp_path):
+    """The cpu grid: every headline run outranks every other run, a headline run's first seed
+    outranks its second; a shared original ranks right above the best run that needs it."""
+    runs = runner.plan("cpu", ["dau", "lfssd", "adaprob"])
+    priority = runner.run_priorities(runs)
+    headline = [priority[(r.paper, r.run_id)] for r in runs if r.headline]
+    other = [priority[(r.paper, r.run_id)] for r in runs if not r.headline]
+    assert headline and other and min(headline) > max(other)
+    assert priority[("dau", "c10-class-rn-s0")] > priority[("dau", "c10-class-rn-s1")]
+    assert priority[("adaprob", "lambda-rn-s1")] > priority[("adaprob", "class-rn-s1")]
+    plan = json.loads(runner.write_plan(runs, "cpu", tmp_path, runner.GridOptions()).read_text())
+    ranks = {(r["paper"], r["run_id"]): r["priority"] for r in plan["runs"]}
+    for key, entry in plan["originals"].items():
+        users = [ranks[(r["paper"], r["run_id"])] for r in plan["runs"] if r["original"] == key]
+        assert max(users) < entry["priority"]
+        assert not [p for p in ranks.values() if max(users) < p < entry["priority"]]
+
+
+def test_headline_must_be_a_boolean(tmp_path):
+    spec = ub.profiles.load("smoke")
+    spec["papers"]["lfssd"]["runs"][0]["headline"] = "yes"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ub.UnlearnbookError, match="headline 'yes'.*allowed: true or false"):
+        ub.profiles.expand(ub.profiles.load(path), "lfssd")

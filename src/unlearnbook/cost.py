@@ -89,9 +89,24 @@ def method_images(name: str, hp: dict, size: Sizes, recipe: dict, select_epoch: 
     return images
 
 
-def run_images(params: dict) -> dict[str, float]:
+def oracle_key(params: dict, name: str, hp: dict) -> str:
+    """What a retrained oracle depends on: the run's task (:func:`~unlearnbook.runner.task_key`),
+    the method, its hyper-parameters and the seed it trains with (its ``hp`` seed, else the
+    run's oracle seed, else the training seed, as :func:`~unlearnbook.pipeline.run_methods`).
+    Runs with equal keys share one trained oracle (the training cache finds it)."""
+    from .runner import task_key
+
+    seed = hp.get("seed", params.get("oracle_seed"))
+    seed = params.get("train_seed", 0) if seed is None else seed
+    rest = {k: v for k, v in hp.items() if k != "seed"}
+    return json.dumps([task_key(params), name, rest, seed], sort_keys=True, default=str)
+
+
+def run_images(params: dict) -> dict:
     """A run's training images by part: ``original`` (its own training, pre-training included),
-    ``methods`` (oracles and methods) and ``scoring`` (every model on D and the test set)."""
+    ``oracles`` (retrained oracles by :func:`oracle_key`, which runs may share), ``methods``
+    (every other method) and ``scoring`` (every model on D and the test set)."""
+    from . import methods as registry
     from .pipeline import method_specs
 
     size = sizes(params)
@@ -108,12 +123,20 @@ def run_images(params: dict) -> dict[str, float]:
     sensitivity = params.get("sensitivity") or {}
     grid = len(sensitivity.get("factors") or []) ** 2
     selecting = bool(params.get("select_epoch"))
-    work = sum(method_images(s.name, s.hp, size, recipe, selecting) for s in specs)
+    oracles: dict[str, float] = {}
+    work = 0.0
+    for spec in specs:
+        images = method_images(spec.name, spec.hp, size, recipe, selecting) * len(sparsities)
+        if registry.info(spec.name).seed_axis == "train":
+            oracles[oracle_key(params, spec.name, spec.hp)] = images
+        else:
+            work += images
     if grid:
         work += grid * method_images(sensitivity["method"], {}, size, recipe, selecting)
     models = (len(specs) + grid) * len(sparsities)
     scoring = models * EVAL * (size.train + size.test)
-    return {"original": original, "methods": work * len(sparsities), "scoring": scoring}
+    return {"original": original, "oracles": oracles, "methods": work * len(sparsities),
+            "scoring": scoring}
 
 
 def speed_key(arch: str, arch_kwargs: dict, dataset: str, threads: int,
@@ -205,12 +228,13 @@ class PaperCost:
     hours_left: float
 
 
-def grid_cost(runs: list, done: set[str], originals_done: set[str],
+def grid_cost(runs: list, done: set[str], trained: set[str],
               threads: int) -> list[PaperCost]:
     """Per paper: the plan's training images and projected hours, with the runs in ``done``
-    (``paper/run_id``) and the originals in ``originals_done`` (original keys) left out of the
-    "left" columns. An original that several runs share counts once, with the first of them.
-    Hours are run time on one job's threads (:func:`cost_table` gives the wall clock)."""
+    (``paper/run_id``) and the models in ``trained`` (original keys and :func:`oracle_key`
+    values) left out of the "left" columns. An original or an oracle that several runs share
+    counts once, with the first of them. Hours are run time on one job's threads
+    (:func:`cost_table` gives the wall clock)."""
     from .runner import full_parameters, original_key
 
     counted: set[str] = set()
@@ -218,15 +242,18 @@ def grid_cost(runs: list, done: set[str], originals_done: set[str],
     for run in runs:
         params = full_parameters(run)
         parts = run_images(params)
-        key = original_key(params)
-        original = parts["original"] if key not in counted else 0.0
-        counted.add(key)
+        finished = f"{run.paper}/{run.run_id}" in done
+        shared = {original_key(params): parts["original"], **parts["oracles"]}
+        images = left = parts["methods"] + parts["scoring"]
+        for key, amount in shared.items():
+            if key in counted:
+                continue
+            counted.add(key)
+            images += amount
+            left += 0.0 if key in trained else amount
+        left = 0.0 if finished else left
         speed = images_per_second(params["arch"], params.get("arch_kwargs") or {},
                                   params["dataset"], threads)
-        images = original + parts["methods"] + parts["scoring"]
-        finished = f"{run.paper}/{run.run_id}" in done
-        left = 0.0 if finished else (parts["methods"] + parts["scoring"] +
-                                     (0.0 if key in originals_done else original))
         row = totals.setdefault(run.paper, [0, 0, 0.0, 0.0, 0.0, 0.0])
         row[0] += 1
         row[1] += 0 if finished else 1
@@ -238,19 +265,25 @@ def grid_cost(runs: list, done: set[str], originals_done: set[str],
             for paper, r in totals.items()]
 
 
-def cost_table(costs: list[PaperCost], workers: int, threads: int) -> str:
-    """The dry run's cost summary: one line per paper and a total, in millions of training
-    images and hours of run time on this machine (and the wall clock with ``workers`` jobs)."""
+def total(costs: list[PaperCost], name: str = "total") -> PaperCost:
+    """The sum of several papers' costs, as one row named ``name``."""
+    return PaperCost(name, sum(c.runs for c in costs), sum(c.left for c in costs),
+                     sum(c.images for c in costs), sum(c.images_left for c in costs),
+                     sum(c.hours for c in costs), sum(c.hours_left for c in costs))
+
+
+def cost_table(costs: list[PaperCost], workers: int, threads: int,
+               headline: PaperCost | None = None) -> str:
+    """The dry run's cost summary: one line per paper, a total and (``headline``) the runs of
+    the headline claims alone, in millions of training images and hours of run time on this
+    machine (and the wall clock with ``workers`` jobs)."""
     from .train import machine
 
     lines = [f"cost on {machine()}, {threads} thread(s) per job, {workers} job(s) at once "
              "(1 training image = one forward and backward pass; evaluation counts 1/3):",
              f"  {'paper':8s} {'runs':>9s} {'M images':>9s} {'left':>7s} {'hours':>7s} "
              f"{'left':>7s}"]
-    for c in costs + [PaperCost("total", sum(c.runs for c in costs),
-                                sum(c.left for c in costs), sum(c.images for c in costs),
-                                sum(c.images_left for c in costs), sum(c.hours for c in costs),
-                                sum(c.hours_left for c in costs))]:
+    for c in costs + [total(costs)] + ([headline] if headline else []):
         lines.append(f"  {c.paper:8s} {f'{c.left}/{c.runs}':>9s} {c.images / 1e6:9.1f} "
                      f"{c.images_left / 1e6:7.1f} {c.hours:7.1f} {c.hours_left:7.1f}")
     total_left = sum(c.hours_left for c in costs)

@@ -367,15 +367,17 @@ def save_results(frame: pd.DataFrame, output_dir: str | os.PathLike, task: Task,
 def run_sparsities(task: Task, arch: str, arch_kwargs: dict, recipe: dict | Recipe,
                    train_seed: int, sparsities: list[float], rewind_epoch: int,
                    specs: list[MethodSpec], suite: str, unlearn_seed: int = 0,
-                   progress: bool | None = None
+                   progress: bool | None = None, oracle_seed: int | None = None
                    ) -> tuple[pd.DataFrame, dict[tuple[float, str], nn.Module]]:
     """:func:`run_methods` on the dense model and on each pruned variant of it; the frame gets
-    a ``sparsity`` column and the models are keyed by (sparsity, label)."""
+    a ``sparsity`` column and the models are keyed by (sparsity, label). ``oracle_seed``: the
+    retrained oracles' seed (None: the original's training seed)."""
     frames, models = [], {}
     for sparsity in sparsities:
         original = original_model(task, arch, arch_kwargs, recipe, train_seed, progress,
                                   sparsity=sparsity, rewind_epoch=rewind_epoch)
-        frame, unlearned = run_methods(original, task, specs, suite, unlearn_seed, progress)
+        frame, unlearned = run_methods(original, task, specs, suite, unlearn_seed, progress,
+                                       oracle_seed=oracle_seed)
         frames.append(frame.assign(sparsity=sparsity))
         models.update({(sparsity, label): model for label, model in unlearned.items()})
     return pd.concat(frames, ignore_index=True), models

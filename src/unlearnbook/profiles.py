@@ -43,19 +43,21 @@ RUN_KEYS = ("profile", "paper", "run_id", "arch_key")
 PROFILE_KEYS = ("name", "description", "papers")
 SECTION_KEYS = ("seeds", "seed_axes", "tutorial", "architectures", "defaults", "runs")
 ARCH_KEYS = ("name", "kwargs", "recipe")
-ENTRY_KEYS = ("id", "archs", "seeds", "by_arch")
+ENTRY_KEYS = ("id", "archs", "seeds", "by_arch", "headline")
 
 
 @dataclass
 class Run:
     """One notebook execution: a paper, a unique id, its notebook parameters and its labels;
-    ``replicate``: the position of its seed in its entry's seed list (0 for the first seed)."""
+    ``replicate``: the position of its seed in its entry's seed list (0 for the first seed);
+    ``headline``: its entry tests one of the paper's headline claims (the grid runs those first)."""
 
     paper: str
     run_id: str
     parameters: dict
     labels: dict
     replicate: int = 0
+    headline: bool = False
 
     @property
     def record(self) -> dict:
@@ -365,6 +367,10 @@ def expand(profile: dict, paper: str) -> list[Run]:
         seeds = entry.pop("seeds", section.get("seeds", [0]))
         entry_id = check_safe_name(f"run id ({where})", entry.pop("id"))
         by_arch = entry.pop("by_arch", {})
+        headline = entry.pop("headline", section.get("defaults", {}).get("headline", False))
+        if not isinstance(headline, bool):
+            raise UnlearnbookError(f"headline {headline!r} of run {entry_id!r} ({where}) is not "
+                                   "allowed; allowed: true or false")
         for key in by_arch:
             check_choice(f"by_arch architecture (run {entry_id!r})", key, archs)
         for seed in seeds:
@@ -379,6 +385,7 @@ def expand(profile: dict, paper: str) -> list[Run]:
                 params = merge(merge(section.get("defaults", {}), entry),
                                by_arch.get(arch_key, {}))
                 params.pop("archs", None)
+                params.pop("headline", None)
                 labels = {key: params.pop(key) for key in LABELS if key in params}
                 run_id = f"{entry_id}-{arch_key}-s{seed}"
                 labels.update(profile=profile["name"], paper=paper, run_id=run_id,
@@ -391,7 +398,7 @@ def expand(profile: dict, paper: str) -> list[Run]:
                     elif axis != "oracle":  # unset: the original's training seed
                         params.setdefault(f"{axis}_seed", 0)
                 validate(params, allowed, f"(run {run_id!r})")
-                runs.append(Run(paper, run_id, params, labels, replicate))
+                runs.append(Run(paper, run_id, params, labels, replicate, headline))
     ids = [r.run_id for r in runs]
     if len(ids) != len(set(ids)):
         raise UnlearnbookError(f"profile {profile['name']!r}, paper {paper!r}: run ids repeat")

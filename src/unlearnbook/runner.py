@@ -212,6 +212,21 @@ def original_key(parameters: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def task_key(parameters: dict) -> str:
+    """A hash of what the run's task depends on: its original (:func:`original_key`), the
+    arguments of ``make_task`` and the split seed. Runs with equal keys have the same D_r, D_f,
+    validation and test sets, so a retrained oracle of one serves the other (same seed)."""
+    from .data import make_task
+    from .data.tasks import split_seed_matters
+
+    accepted = set(inspect.signature(make_task).parameters) | {"split_seed", "task_kwargs"}
+    if not split_seed_matters(parameters.get("scenario", "class"), parameters.get("forget_class")):
+        accepted.discard("split_seed")
+    fixed = {k: v for k, v in parameters.items() if k in accepted and k != "root"}
+    text = json.dumps([original_key(parameters), fixed], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def build_task(parameters: dict):
     """The notebook's task from its parameters (as every paper notebook's ``make_task`` cell)."""
     from .data import make_task
@@ -248,11 +263,14 @@ def run_cost(parameters: dict) -> int:
 
 
 def run_priorities(runs: list[Run]) -> dict[tuple[str, str], int]:
-    """Snakemake priorities (higher starts first, from 1 up): every setting's first seed before
-    any setting's second, so a grid cut short still has one run of each; within a seed, the
-    costliest runs (:func:`run_cost`) first, so no long run is left alone at the end."""
-    order = sorted(runs, key=lambda run: (run.replicate, -run_cost(full_parameters(run)),
-                                          run.paper, run.run_id))
+    """Snakemake priorities (higher starts first, from 1 up): the runs of headline claims
+    (``headline: true`` in the profile) before the others; within each, every setting's first
+    seed before any setting's second, so a grid cut short has one run of each headline claim
+    first; within a seed, the costliest runs (:func:`run_cost`) first, so no long run is left
+    alone at the end."""
+    order = sorted(runs, key=lambda run: (not run.headline, run.replicate,
+                                          -run_cost(full_parameters(run)), run.paper,
+                                          run.run_id))
     return {(run.paper, run.run_id): len(order) - rank for rank, run in enumerate(order)}
 
 
@@ -295,22 +313,26 @@ def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.Pa
     counts: dict[str, int] = {}
     for key in keys.values():
         counts[key] = counts.get(key, 0) + 1
-    originals = {}
-    for run in runs:
-        key = keys[(run.paper, run.run_id)]
-        if counts[key] > 1:
-            originals.setdefault(key, {"paper": run.paper, "run_id": run.run_id})
-    name = runs[0].labels["profile"]
     priorities = run_priorities(runs)
+    originals: dict[str, dict] = {}
+    for run in runs:  # a shared original ranks just above the first run that needs it
+        key, rank = keys[(run.paper, run.run_id)], priorities[(run.paper, run.run_id)]
+        if counts[key] > 1:
+            entry = originals.setdefault(key, {"paper": run.paper, "run_id": run.run_id,
+                                               "priority": rank})
+            entry["priority"] = max(entry["priority"], rank)
+    for entry in originals.values():
+        entry["priority"] = 2 * entry["priority"] + 1  # between its run (2 x rank) and the next
+    name = runs[0].labels["profile"]
     threads = threads_per_job(options.workers)
     data = {
         "profile": str(profile), "profile_name": name, "results": str(results),
         "python": sys.executable, "target": options.target, "book_out": options.book_out,
         "threads": threads, "gpus": options.gpus, "runs_per_gpu": options.runs_per_gpu,
         "gpu_slots_per_job": 1 if options.gpus else 0, "independent": independent,
-        "originals": originals, "original_priority": len(runs) + 1,
+        "originals": originals,
         "runs": [{"paper": run.paper, "run_id": run.run_id, "parameters": run.parameters,
-                  "labels": run.labels, "priority": priorities[(run.paper, run.run_id)],
+                  "labels": run.labels, "priority": 2 * priorities[(run.paper, run.run_id)],
                   "methods": method_hashes(full_parameters(run)),
                   "original": keys[(run.paper, run.run_id)]
                   if keys[(run.paper, run.run_id)] in originals else None} for run in runs],
@@ -382,7 +404,8 @@ def train_original(plan_file: str | os.PathLike, key: str) -> None:
     data = json.loads(Path(plan_file).read_text())
     if key not in data["originals"]:
         raise UnlearnbookError(f"original {key!r} is not in the plan {str(plan_file)!r}")
-    _, run = _plan_run(plan_file, **data["originals"][key])
+    entry = data["originals"][key]
+    _, run = _plan_run(plan_file, entry["paper"], entry["run_id"])
     params = full_parameters(run)
     use_model_store(data["results"], data["profile_name"])
     start = time.perf_counter()
@@ -580,16 +603,33 @@ def supervise(command: list[str], keep_fds: tuple[int, ...] = ()) -> tuple[int, 
 
 
 def planned_cost(runs: list[Run], results: Path, done: set[str], workers: int) -> str:
-    """The dry run's cost summary (:mod:`unlearnbook.cost`): the originals that a finished run
-    or an ``original`` job already trained count as done."""
-    from .cost import cost_table, grid_cost
+    """The dry run's cost summary (:mod:`unlearnbook.cost`), for the whole plan and for its
+    headline runs alone: the originals that a finished run or an ``original`` job trained, and
+    the originals and oracles ``<results>/<profile>/originals.csv`` lists (trained ahead by
+    ``benchmarks/train_originals.py``, weights in the model store) count as done."""
+    from .cost import cost_table, grid_cost, oracle_key, total
 
-    trained = {path.stem for path in (results / runs[0].labels["profile"] / ".originals").glob(
-        "*.json")}
+    folder = results / runs[0].labels["profile"]
+    trained = {path.stem for path in (folder / ".originals").glob("*.json")}
     trained |= {original_key(full_parameters(run)) for run in runs
                 if f"{run.paper}/{run.run_id}" in done}
+    listed = folder / "originals.csv"
+    if listed.exists():
+        import pandas as pd
+
+        rows = pd.read_csv(listed)
+        by_id = {(run.paper, run.run_id): full_parameters(run) for run in runs}
+        for paper, run_id, kind in zip(rows["paper"], rows["run"], rows.get(
+                "model", ["original"] * len(rows))):
+            params = by_id.get((paper, run_id))
+            if params is not None:
+                trained.add(original_key(params) if kind == "original"
+                            else oracle_key(params, kind, {}))
     threads = threads_per_job(workers)
-    return cost_table(grid_cost(runs, done, trained, threads), workers, threads)
+    headline = [run for run in runs if run.headline]
+    return cost_table(grid_cost(runs, done, trained, threads), workers, threads,
+                      total(grid_cost(headline, done, trained, threads), "headline")
+                      if headline else None)
 
 
 def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,

@@ -75,6 +75,17 @@ class Task:
                 f"data from {self.source}")
 
 
+def split_seed_matters(scenario: str, forget_class: object = None) -> bool:
+    """Whether :func:`make_task`'s split seed changes the task: it draws the forget set (random,
+    scrambled, partial, canary, confusion) or the class (``forget_class="random"``); a named
+    class or fine class is one forget set under every seed (so a retrained oracle serves all)."""
+    if scenario == "subclass":
+        return False
+    if scenario == "class":
+        return forget_class == "random"
+    return True
+
+
 def check_task_arguments(dataset: str, scenario: str, *, forget_class=None, forget_size=None,
                          forget_fraction=None, seed=0, data_seed=0, val_fraction=0.1,
                          train_per_class=None, test_per_class=None, confusion_classes=(0, 1),
