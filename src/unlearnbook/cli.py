@@ -55,6 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--autograder", required=True,
                        help="an autograder zip, or its assignment's folder under assign's --out")
     grade.add_argument("--out", default="grades.csv")
+    verdicts = sub.add_parser("verdicts", help="calibrate the claims' rules by simulation: "
+                                                "the share of simulated builds per status")
+    verdicts.add_argument("--simulate", required=True,
+                          help="paper, original, oracle, noise, a comma-separated list, or all")
+    verdicts.add_argument("--draws", type=int, default=200)
+    verdicts.add_argument("--items", default="all", help="claim ids (comma-separated) or all")
+    verdicts.add_argument("--format", default="table", choices=("table", "tsv"))
+    verdicts.add_argument("--book", default="book",
+                          help="the book folder whose reported/ holds the papers' numbers")
     job = sub.add_parser("job", help=argparse.SUPPRESS)
     job.add_argument("kind", choices=("run", "original"))
     job.add_argument("plan")
@@ -89,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
             if summary:
                 print(summary)
             return 1 if status else 0
+        if args.command == "verdicts":
+            from .report import verdicts as calibration
+
+            kinds = (calibration.KINDS if args.simulate == "all"
+                     else tuple(args.simulate.split(",")))
+            items = None if args.items == "all" else args.items.split(",")
+            table = calibration.simulation_table(kinds, args.draws, args.book, items)
+            print(calibration.format_simulations(table, args.format))
+            return 0
         if args.command in ("assign", "grade"):
             from . import teaching
 

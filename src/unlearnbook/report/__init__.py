@@ -1,19 +1,21 @@
 """The book's report layer: one module per paper declares its items and claims; the generic core
-renders them. Every module of this package other than ``core`` is a paper and is imported here,
-so a new paper is a new file, nothing else."""
+renders them and ``verdicts`` judges them. Every other module of this package is a paper and is
+imported here, so a new paper is a new file, nothing else."""
 import importlib
 import pkgutil
 
-from .core import (BookData, Claim, Item, PaperReport, Regime, SettingCheck, Verdict, aggregate,
-                   collect, figure, find_item, html_table, originals_table, paper_report, papers,
+from .core import (BookData, Claim, Item, PaperReport, Regime, SettingCheck, aggregate, collect,
+                   figure, find_item, html_table, originals_table, paper_report, papers,
                    prepare_book, profile_note, register_paper, reported, scale_note, show, stacked,
-                   table, table_frame, verdict, verdict_counts, verdict_summary)
+                   table, table_frame)
+from .verdicts import Verdict, simulate, verdict, verdict_counts, verdict_summary
 
 for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _module.name != "core":
+    if _module.name not in ("core", "verdicts"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["BookData", "Claim", "Item", "PaperReport", "Regime", "SettingCheck", "Verdict",
            "aggregate", "collect", "figure", "find_item", "html_table", "originals_table",
            "paper_report", "papers", "prepare_book", "profile_note", "register_paper", "reported",
-           "scale_note", "show", "stacked", "table", "table_frame", "verdict", "verdict_counts", "verdict_summary"]
+           "scale_note", "show", "simulate", "stacked", "table", "table_frame", "verdict",
+           "verdict_counts", "verdict_summary"]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
 import re
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -39,9 +39,10 @@ class SettingCheck:
     """A claim checked in one setting (e.g. one architecture and target).
 
     ``effect``: the margin in points by which the claim holds (> 0) or fails (< 0); ``spread``:
-    the largest standard deviation among the numbers the check read; ``noise``: the sampling
-    noise of those numbers (the verdict sets it from the binomial error on D_f, for checks whose
-    margin is in accuracy points: ``sampled``)."""
+    the largest standard deviation among the numbers the check read; ``noise``: the half-width
+    of the margin's one-sided interval, from the spread, the number of runs and (``sampled``
+    checks, margins in accuracy points) the binomial error on D_f
+    (:func:`~unlearnbook.report.verdicts.calibrate`)."""
 
     setting: str
     holds: bool
@@ -53,13 +54,15 @@ class SettingCheck:
 
     @property
     def noise_level(self) -> float:
-        """The larger of the seed spread and the sampling noise (binomial error)."""
-        return max(self.spread, self.noise)
+        """The half-width of the margin's interval (:func:`~unlearnbook.report.verdicts.
+        calibrate` sets ``noise``); the raw spread for a check never calibrated."""
+        return self.noise or self.spread
 
     @property
     def uncertain(self) -> bool:
-        """The margin lies inside the noise: the outcome may flip with seeds or samples."""
-        return self.noise_level > abs(self.effect)
+        """The margin lies inside the noise: the outcome may flip with seeds or samples (a
+        noise below 1e-9, rounding in a standard deviation of equal numbers, is none)."""
+        return self.noise_level > max(abs(self.effect), 1e-9)
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,18 @@ class Claim:
     ``forgetting``: a claim that the method forgets (the null-effect guard applies: a method that
     left the original's forget-side metrics unchanged cannot replicate it); ``units``: "points"
     when the checks' margins are accuracy points (then the binomial error is their noise floor),
-    else e.g. "count"; ``method``: the label the claim is about (default: the paper's method)."""
+    else e.g. "count"; ``method``: the label the claim is about (default: the paper's method).
+    ``kind``: "close" (the method matches the oracle: the simulation that gives the method the
+    oracle's numbers must replicate it) or "better" (it beats ``rival``, default the paper's
+    competitor: the simulation that gives it the rival's numbers must rarely replicate it)."""
 
     text: str
     check: Callable[[pd.DataFrame], list[SettingCheck]]
     forgetting: bool = False
     units: str = "points"
     method: str | None = None
+    kind: str = ""
+    rival: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,8 @@ class PaperReport:
     reported_numbers: bool = True
     position: int = 50  # the book's order of papers (the cross-paper chapter last)
     regime: Regime | None = None
+    runs: int = 1  # the paper's runs per table cell (its ± is over these)
+    oracle: str = "retrain"  # the label of the paper's reference model in its tables
 
 
 _PAPERS: dict[str, PaperReport] = {}
@@ -222,6 +232,14 @@ def reported(paper: str, book_dir: str | os.PathLike = "book") -> pd.DataFrame:
     path = Path(book_dir) / "reported" / f"{paper}.csv"
     if not path.exists():
         return pd.DataFrame(columns=["item", "label", "metric", "mean", "std"])
+    stat = path.stat()
+    return _read_reported(str(path), stat.st_mtime_ns, stat.st_size).copy()
+
+
+@lru_cache(maxsize=32)
+def _read_reported(path: str, mtime: int, size: int) -> pd.DataFrame:
+    """One transcription, read once per version of the file (simulations read it thousands
+    of times)."""
     return pd.read_csv(path)
 
 
@@ -508,324 +526,6 @@ def figure(data: BookData, item_id: str):
     return item.figure(data, item)
 
 
-# --- verdicts -----------------------------------------------------------------------------------
-
-STATUSES = ("replicated", "partly replicated", "not replicated", "uncertain",
-            "not testable at this scale", "not run")
-REPLICATED, PARTLY, NOT_REPLICATED, UNCERTAIN, NOT_TESTABLE, NOT_RUN = STATUSES
-
-
-def binomial_se(percent: float, n: float) -> float:
-    """The standard error, in points, of an accuracy of ``percent`` measured on ``n`` samples,
-    as the half-width of the Wilson score interval at z = 1:
-    100·sqrt(p(1 − p)/n + 1/(4n²)) / (1 + 1/n). It is the textbook 100·sqrt(p(1 − p)/n) up to
-    terms in 1/n, but not 0 at 0% or 100%, where a handful of samples says little (at p = 0
-    and n = 100 it is 0.5 points)."""
-    if not n or pd.isna(n) or pd.isna(percent):
-        return 0.0
-    p = min(max(percent / 100.0, 0.0), 1.0)
-    return 100.0 * math.sqrt(p * (1.0 - p) / n + 1.0 / (4.0 * n * n)) / (1.0 + 1.0 / n)
-
-
-def status_of(checks: list[SettingCheck]) -> str:
-    """A claim's status from its atomic checks: replicated when every check holds beyond its
-    noise; uncertain when none fails beyond its noise but some margin lies inside it; partly
-    when some hold and some fail beyond the noise; not replicated when none holds beyond it;
-    not run when there is nothing to check (no finished run of ours: "not testable" is kept for
-    runs outside the paper's regime)."""
-    if not checks:
-        return NOT_RUN
-    held = [c for c in checks if c.holds and not c.uncertain]
-    failed = [c for c in checks if not c.holds and not c.uncertain]
-    if failed:
-        return PARTLY if held else NOT_REPLICATED
-    return UNCERTAIN if any(c.uncertain for c in checks) else REPLICATED
-
-
-def _summary(checks: list[SettingCheck]) -> tuple[str, str]:
-    """The status of ``checks`` and a sentence naming the failing and the uncertain ones."""
-    status = status_of(checks)
-    if not checks:
-        return status, ""
-    held = [c for c in checks if c.holds]
-    detail = f"Holds in {len(held)} of {len(checks)} settings."
-    failed = [c for c in checks if not c.holds]
-    if failed:
-        detail += " Fails at " + "; ".join(
-            f"{c.setting}{f' ({c.detail})' if c.detail else ''}" for c in failed) + "."
-    shaky = [c for c in checks if c.uncertain]
-    if shaky:
-        detail += (" Inside the noise at " + "; ".join(
-            f"{c.setting} (margin {c.effect:+.2f} vs noise {c.noise_level:.2f})"
-            if math.isfinite(c.noise_level) else f"{c.setting} (one run)" for c in shaky)
-            + ", so those outcomes may flip with other seeds or samples.")
-    return status, detail
-
-
-@dataclass(frozen=True)
-class RegimeCheck:
-    """How far our reference models are from the paper's: ``gap`` (largest absolute difference
-    in points, None when nothing could be compared) and the numbers that decide it."""
-
-    gap: float | None
-    ours: str = ""
-    theirs: str = ""
-    note: str = ""
-
-    def outside(self, tolerance: float) -> bool:
-        return self.gap is not None and self.gap > tolerance
-
-    @property
-    def pair(self) -> str:
-        if self.gap is None:
-            return self.note or "regime not measured"
-        return f"ours: {self.ours}; paper: {self.theirs}"
-
-
-def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeCheck:
-    """Our reference models (the paper module's :class:`Regime` labels, e.g. the original) on
-    the regime metrics, beside the paper's printed ones (same setting where the paper has it,
-    else the paper's mean over its settings; or the values the regime declares from the text):
-    the largest gap decides whether our run was in the paper's regime."""
-    regime = report.regime
-    if regime is None:
-        return RegimeCheck(None, note="the paper module declares no regime")
-    sizes = [run.get("train_images") for run in data.meta.get("planned", {}).get(report.name, [])
-             if run.get("finished") and all(run.get(c) in allowed for c, allowed
-                                            in item.select.items() if c in run)]
-    sizes = [s for s in sizes if s]
-    if regime.train_images and sizes and min(sizes) < regime.train_images / 2:
-        return RegimeCheck(math.inf, f"trained on {min(sizes):,} images",
-                           f"{regime.train_images:,} (its text)")
-    ours = data.ours(report.name, item, all_metrics=True)
-    ours = ours[ours["label"].isin(regime.labels) & ours["metric"].isin(regime.metrics)]
-    theirs = reported(report.name, data.book_dir)
-    theirs = theirs[theirs["item"] == (regime.item or item.id)]
-    theirs = theirs[theirs["label"].isin(regime.labels) & theirs["metric"].isin(regime.metrics)]
-    for column, allowed in regime.select.items():
-        theirs = theirs[theirs[column].isin(allowed)]
-    declared = {(label, metric): value for label, metric, value in regime.declared}
-    if ours.empty:
-        return RegimeCheck(None, note="our runs of this item did not score the reference "
-                                      f"models ({', '.join(regime.labels)}) on "
-                                      f"{', '.join(regime.metrics)}")
-    compared: list[tuple[float, str, str]] = []
-    for (label, metric), part in ours.groupby(["label", "metric"], sort=False):
-        printed = theirs[(theirs["label"] == label) & (theirs["metric"] == metric)]
-        same = printed
-        for column in item.rows:
-            if column in printed and column in part and part[column].nunique() == 1:
-                same = same[same[column] == part[column].iloc[0]]
-        source = same if not same.empty else printed
-        if source.empty and (label, metric) not in declared:
-            continue
-        paper_value = float(source["mean"].mean()) if not source.empty else declared[(label, metric)]
-        ours_value = float(part["mean"].mean())
-        compared.append((abs(ours_value - paper_value), f"{label} {metric} {ours_value:.1f}",
-                         f"{paper_value:.1f}" + ("" if not source.empty else " (declared)")))
-    if not compared:
-        return RegimeCheck(None, note="the paper prints none of our reference numbers")
-    shown = sorted(compared, reverse=True)[:3]  # the largest gaps decide
-    return RegimeCheck(shown[0][0], ", ".join(c[1] for c in shown),
-                       ", ".join(c[2] for c in shown))
-
-
-def null_effect(data: "BookData", report: PaperReport, item: Item, method: str,
-                oracle: str = "retrain") -> str:
-    """A sentence when ``method`` left every forget-side metric of the regime where the original
-    model had it (within the larger of its seed spread, the binomial error and half a point)
-    although the ``oracle`` moved it beyond that noise, else "". Where the oracle did not move
-    either (nothing to forget beyond noise), an unchanged method is no failure."""
-    regime = report.regime
-    if regime is None or not regime.forget_metrics:
-        return ""
-    ours = data.ours(report.name, item, all_metrics=True)
-    keys = [c for c in item.rows if c in ours]
-    sentences = []
-    for setting, part in (ours.groupby(keys, sort=False, dropna=False) if keys else [((), ours)]):
-        values = part.set_index(["label", "metric"])
-        moved, compared = False, []
-        for metric in regime.forget_metrics:
-            if any((label, metric) not in values.index for label in (method, "original", oracle)):
-                continue
-            mine, base, target = (_first(values.loc[(label, metric)])
-                                  for label in (method, "original", oracle))
-
-            def noise(row):
-                return max(0.5, float(pd.Series([row["std"], base["std"]]).fillna(0).max()),
-                           binomial_se(float(base["mean"]),
-                                       float(base.get("n_forget", float("nan")))))
-            if abs(float(target["mean"]) - float(base["mean"])) <= noise(target):
-                continue  # the oracle did not move this metric: no evidence either way
-            compared.append(f"{metric} {mine['mean']:.1f} vs original {base['mean']:.1f} "
-                            f"(oracle {target['mean']:.1f})")
-            moved |= abs(float(mine["mean"]) - float(base["mean"])) > noise(mine)
-        if compared and not moved:
-            name = " · ".join(map(str, setting if isinstance(setting, tuple) else (setting,)))
-            sentences.append(f"{name}: {', '.join(compared)}")
-    if not sentences:
-        return ""
-    return (f"The method changed nothing here: its forget-side metrics equal the original "
-            f"model's within noise where the oracle's differ ({'; '.join(sentences)}).")
-
-
-def _first(value):
-    """A row of a (label, metric)-indexed frame (the first, where the index repeats)."""
-    return value.iloc[0] if isinstance(value, pd.DataFrame) else value
-
-
-def noise_floor(data: "BookData", report: PaperReport, item: Item, method: str) -> float:
-    """The binomial standard error, in points, of the method's accuracy on D_f (the first of
-    the regime's forget-side metrics it was scored on, on |D_f| samples; the worst case p = ½
-    when it has none): the least a margin must exceed to mean anything with one seed."""
-    regime = report.regime
-    ours = data.ours(report.name, item)
-    if ours.empty or "n_forget" not in ours or ours["n_forget"].isna().all():
-        return 0.0
-    n = float(ours["n_forget"].min())
-    for metric in (regime.forget_metrics if regime else ()):
-        rows = ours[(ours["label"] == method) & (ours["metric"] == metric)]
-        if not rows.empty:
-            return max(binomial_se(float(m), n) for m in rows["mean"])
-    return binomial_se(50.0, n)
-
-
-@dataclass
-class Verdict:
-    """A claim's verdict on one item: its status on our numbers and on the paper's, the regime
-    pair, and what decided it (``why``: one line for the intro's table)."""
-
-    item: str
-    claim: str
-    status: str
-    detail: str
-    paper_check: str
-    paper_status: str = ""
-    regime: str = ""
-    why: str = ""
-
-    def markdown(self) -> str:
-        regime = f" Regime ({self.regime})." if self.regime else ""
-        return (f"**Verdict: {self.status}.** Claim: {self.claim} {self.detail}{regime} "
-                f"{self.paper_check}").strip()
-
-
-def verdict(data: BookData, item_id: str) -> Verdict:
-    """The item's claim checked on our numbers and on the paper's printed ones, through five
-    gates: settings where the paper's own numbers fail the rule are left out (pass or fail); a
-    run outside the paper's regime is not testable; a method that changed nothing does not
-    replicate a forgetting claim; a margin inside the noise is uncertain; composite claims are
-    atomic checks, so a claim can be partly replicated."""
-    report, item = find_item(item_id)
-    claim = item.claim
-    if claim is None:
-        raise UnlearnbookError(f"item {item_id!r} states no claim; allowed: an item with one")
-    method = claim.method or report.method
-    theirs = data.paper(report.name, item)
-    paper_checks = claim.check(theirs) if not theirs.empty else []
-    paper_status = status_of(paper_checks) if paper_checks else ""
-    unsupported = {c.setting for c in paper_checks if not c.holds}
-    paper_check = (f"On the paper's own printed numbers the rule holds in "
-                   f"{sum(c.holds for c in paper_checks)} of {len(paper_checks)} settings"
-                   + (f" (not at {', '.join(sorted(unsupported))})" if unsupported else "")
-                   + "." if paper_checks else "")
-    ours = data.ours(report.name, item)
-    checks = claim.check(ours) if not ours.empty else []
-    if claim.units == "points" and checks:
-        floor = noise_floor(data, report, item, method)
-        checks = [replace(c, noise=max(c.noise, floor)) if c.sampled else c for c in checks]
-    elif checks and int(ours["n"].max()) < 2:  # one run, and no sampling model for these units
-        checks = [replace(c, noise=math.inf, detail=f"{c.detail}; one run, and no noise model "
-                                                    f"for {claim.units}: uncertain")
-                  for c in checks]
-    # where the paper's own numbers fail the rule, our outcome there (pass or fail) is left out
-    excluded = [c for c in checks if c.setting in unsupported]
-    counted = [c for c in checks if c not in excluded]
-    status, detail = _summary(counted)
-    if excluded:
-        detail += (" Left out of the verdict, either way: "
-                   + "; ".join(f"{c.setting} ({'holds' if c.holds else 'fails'} here)"
-                               for c in excluded)
-                   + " (the paper's own numbers do not hold the rule there).")
-    regime = regime_check(data, report, item) if checks else RegimeCheck(None)
-    tolerance = report.regime.tolerance if report.regime else 0.0
-    changed_nothing = null_effect(data, report, item, method) if claim.forgetting else ""
-    planned, unfinished = data.unfinished(report.name, item)
-    pending = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
-               f"{len(unfinished)} {'has' if len(unfinished) == 1 else 'have'} not finished in "
-               f"this build yet ({', '.join(unfinished)}).")
-    if checks and regime.outside(tolerance):
-        status = NOT_TESTABLE
-        distance = ("were trained on far fewer images than the paper's"
-                    if math.isinf(regime.gap) else
-                    f"are {regime.gap:.1f} points from the paper's, beyond the "
-                    f"{tolerance:g}-point tolerance")
-        detail = (f"Our reference models {distance}, so this scale cannot test the claim "
-                  f"(our outcome would have been: {status_of(counted)}).")
-        why = f"outside the regime: {regime.pair}"
-    elif checks and changed_nothing:
-        status, detail = NOT_REPLICATED, changed_nothing
-        why = changed_nothing
-    else:
-        why = _why(counted, excluded)
-    if unfinished:  # a verdict on the finished runs only (or on none) names the missing ones
-        detail = pending if not checks else f"{detail} {pending}"
-        why = why or f"{len(unfinished)} planned run(s) not finished"
-    elif not checks:
-        detail = item.unavailable or (f"The `{data.profile}` profile does not run the settings "
-                                      "of this item.")
-        why = "no run of ours in this build"
-    return Verdict(item.id, claim.text, status, detail, paper_check, paper_status,
-                   regime.pair if checks else "", why)
-
-
-def _why(counted: list[SettingCheck], excluded: list[SettingCheck]) -> str:
-    """One line naming the deciding check: the failing one with the largest shortfall, else the
-    one with the smallest margin."""
-    if not counted:
-        return "every setting is one the paper's own numbers do not support" if excluded else ""
-    failed = [c for c in counted if not c.holds]
-    deciding = min(failed or counted, key=lambda c: c.effect)
-    noise = (f", noise {deciding.noise_level:.2f}" if math.isfinite(deciding.noise_level)
-             else ", one run") if deciding.noise_level else ""
-    return (f"{deciding.setting}: {deciding.detail or 'margin'} (margin {deciding.effect:+.2f}"
-            f"{noise})")
-
-
-def verdict_counts(data: BookData) -> str:
-    """The intro's first line: how many claims were tested and how each ended, e.g. "3 of 29
-    claims tested: 1 replicated, 1 partly, 1 not, 0 uncertain; 4 outside the regime; 22 not
-    run"."""
-    found = [verdict(data, item.id).status for report in _PAPERS.values()
-             for item in report.items if item.claim is not None]
-    count = {status: found.count(status) for status in STATUSES}
-    tested = sum(count[s] for s in (REPLICATED, PARTLY, NOT_REPLICATED, UNCERTAIN))
-    return (f"{tested} of {len(found)} claims tested: {count[REPLICATED]} replicated, "
-            f"{count[PARTLY]} partly, {count[NOT_REPLICATED]} not, {count[UNCERTAIN]} uncertain; "
-            f"{count[NOT_TESTABLE]} outside the regime; {count[NOT_RUN]} not run.")
-
-
-def verdict_summary(data: BookData) -> pd.DataFrame:
-    """Every claim of every paper: item (as a link), claim, our verdict, the verdict on the
-    paper's own numbers, and why (the deciding numbers and the regime pair)."""
-    rows = []
-    texts = [item.claim.text for report in _PAPERS.values() for item in report.items
-             if item.claim is not None]
-    for report in _PAPERS.values():
-        for item in report.items:
-            if item.claim is None:
-                continue
-            found = verdict(data, item.id)
-            link = f'<a href="{item.page or report.name}.html#{item.id.lower()}">{item.id}</a>'
-            shared = texts.count(item.claim.text) > 1  # say which setting the row is
-            claim = f"{item.title}: {item.claim.text}" if shared else item.claim.text
-            rows.append({"item": link, "claim": claim, "verdict": found.status,
-                         "on the paper's numbers": found.paper_status or MISSING,
-                         "why": found.why + (f" [regime: {found.regime}]" if found.regime
-                                             and "outside the regime" not in found.why else "")})
-    return pd.DataFrame(rows)
-
-
 #: The paper's printed numbers an original model of ours is compared with, per dataset: (paper,
 #: item, label, metric, which of our columns it matches, what it is).
 ORIGINAL_REFERENCES = {
@@ -1029,6 +729,8 @@ def show(data: BookData, item_id: str) -> None:
     if legend:
         display(HTML(legend))
     if item.claim is not None:
+        from .verdicts import verdict  # verdicts builds on this module
+
         display(Markdown(verdict(data, item_id).markdown()))
 
 

@@ -83,7 +83,7 @@ def alpha_figure(data: BookData, item: Item):
 
 FORGETS = Claim("LFSSD scores like the retrained model (D_f and MIA within 10 points of its) "
                 "while keeping D_r (within 5 points of the original's).", forgets_like_retrain,
-                forgetting=True)
+                forgetting=True, kind="close")
 PLATEAU = Claim("A wide plateau of α forgets the class (D_f ≤ 5%) while D_r stays within 3 "
                 "points of the best.", wide_plateau, units="count")
 #: The paper's ResNet-18 / ViT originals (its "baseline" rows): D_r and the forgotten data's
@@ -101,6 +101,8 @@ REPORT = register_paper(PaperReport(
     title="LFSSD: loss-free selective synaptic dampening",
     method="lfssd",
     competitor="ssd",
+    runs=10,  # "Runs are repeated 10 times for each method" (Sec. 4)
+    oracle="retrain_head",  # its "retrain" column: the SSD code's head retrain
     suite="lfssd",
     labels=("original", "retrain", "retrain_head", "finetune", "badteacher", "amnesiac", "ssd",
             "lfssd"),
