@@ -289,3 +289,28 @@ def test_lfssd_is_judged_against_the_papers_kind_of_oracle_on_both_sides():
     paper_side = frame[frame["label"] != "retrain"]
     assert {c.setting for c in forgets_like_retrain(paper_side)} == {
         "class · rn · lamp · Df", "class · rn · lamp · MIA", "class · rn · lamp · Dr"}
+
+
+def test_a_class_metric_is_noisy_at_its_own_sample_count():
+    """Issue 36.2: LFSSD's D_f of a class is measured on the class's 100 test images, not on
+    the 500 training images of D_f: its binomial error uses n = 100."""
+    rows = _lfssd_rows((76.0, 74.0, 30.0), (75.0, 50.0, 20.0), (76.0, 0.0, 2.0))
+    report, item = core.find_item("LFSSD-T4")
+    data = _data(rows, n_forget=500)
+    assert verdicts.noise_floor(data, report, item, "lfssd") == pytest.approx(
+        verdicts.binomial_se(50.0, 500))  # runs made before the count was recorded
+    data.aggregate["n_test_forget"] = 100.0
+    assert verdicts.noise_floor(data, report, item, "lfssd") == pytest.approx(
+        verdicts.binomial_se(50.0, 100)) == pytest.approx(4.975, abs=0.001)
+
+
+def test_the_forget_record_counts_the_forgotten_class_test_images(tmp_path):
+    task = ub.data.make_task("digits", scenario="class", forget_class=3)
+    record = ub.data.tasks.forget_summary(task)
+    assert record["test_forget_count"] == int((task.test.labels == 3).sum())
+    (tmp_path / "forget_set.json").write_text(__import__("json").dumps(record))
+    counts = core.forget_counts(tmp_path)
+    assert counts == {"n_forget": float(len(task.forget)),
+                      "n_test_forget": float(record["test_forget_count"])}
+    random = ub.data.make_task("digits", scenario="random", forget_size=20)
+    assert ub.data.tasks.forget_summary(random)["test_forget_count"] is None

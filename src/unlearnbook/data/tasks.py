@@ -386,7 +386,9 @@ def forget_summary(task: Task) -> dict[str, object]:
     """Small JSON-able record of a task's forget set, saved with results."""
     return {"dataset": task.dataset, "scenario": task.scenario, "seed": task.seed,
             "data_seed": task.data_seed, "forget_class": task.forget_class,
-            "forget_indices": task.forget_indices.tolist(), "source": task.source}
+            "forget_indices": task.forget_indices.tolist(), "source": task.source,
+            "test_forget_count": (None if task.test_forget_mask is None
+                                  else int(task.test_forget_mask.sum()))}
 
 
 def class_index(task_or_names: Task | Sequence[str], name: str) -> int:

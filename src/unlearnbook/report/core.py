@@ -97,7 +97,8 @@ class Regime:
     (column -> allowed values) to the setting that defines the regime. ``train_images``: the
     size of the paper's training set (from its text); a run trained on less than half of it is
     outside the regime whatever its accuracies (a model that fits 4,000 images is not one that
-    fits 45,000)."""
+    fits 45,000). ``samples``: per forget-side metric measured on other images than D_f, the
+    column holding their count (the binomial error's n)."""
 
     labels: tuple[str, ...]
     metrics: tuple[str, ...]
@@ -108,6 +109,19 @@ class Regime:
     forget_metrics: tuple[str, ...] = ()
     select: dict = field(default_factory=dict)
     train_images: int | None = None
+    samples: dict = field(default_factory=dict)
+
+    def sample_count(self, row: pd.Series | pd.DataFrame, metric: str) -> float:
+        """How many images ``metric`` was measured on in ``row`` (a row or rows of our
+        aggregate): the column ``samples`` names for it (e.g. ``n_test_forget``), else |D_f|;
+        the smallest over rows; NaN where unknown."""
+        column = self.samples.get(metric, "n_forget")
+        for name in (column, "n_forget"):
+            if name in row:
+                values = pd.Series(row[name]).dropna()
+                if not values.empty:
+                    return float(values.min())
+        return float("nan")
 
 
 @dataclass(frozen=True)
@@ -197,19 +211,24 @@ def collect(results: str | os.PathLike, profile: str, paper: str | None = None) 
     for marker in sorted(root.glob(f"{paper or '*'}/*/{RECORD}")):
         try:
             frames.append(pd.read_csv(marker.parent / "results.csv").assign(
-                n_forget=forget_count(marker.parent)))
+                **forget_counts(marker.parent)))
         except (OSError, ValueError) as err:  # missing, empty or cut: not a finished run
             warnings.warn(f"run {marker.parent.name} left out: its results.csv cannot be read "
                           f"({type(err).__name__}); the grid redoes it", stacklevel=2)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
 
 
-def forget_count(folder: Path) -> float:
-    """|D_f| of a finished run (from its ``forget_set.json``; NaN when it has none)."""
+def forget_counts(folder: Path) -> dict[str, float]:
+    """A finished run's sample counts (from its ``forget_set.json``; NaN when absent):
+    ``n_forget`` = |D_f|, ``n_test_forget`` = the test images of the forgotten class (the set
+    class-level metrics such as LFSSD's D_f are measured on)."""
     path = folder / "forget_set.json"
     if not path.exists():
-        return float("nan")
-    return float(len(json.loads(path.read_text()).get("forget_indices", [])))
+        return {"n_forget": float("nan"), "n_test_forget": float("nan")}
+    record = json.loads(path.read_text())
+    test = record.get("test_forget_count")
+    return {"n_forget": float(len(record.get("forget_indices", []))),
+            "n_test_forget": float("nan") if test is None else float(test)}
 
 
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
@@ -222,8 +241,9 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     grouped = frame.groupby(KEYS, sort=False, dropna=False)
     out = grouped["value"].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
     out["seconds"] = grouped["seconds"].mean()
-    if "n_forget" in frame:
-        out["n_forget"] = grouped["n_forget"].mean()
+    for column in ("n_forget", "n_test_forget"):
+        if column in frame:
+            out[column] = grouped[column].mean()
     return out.reset_index()
 
 

@@ -92,7 +92,9 @@ PLATEAU = Claim("A wide plateau of α forgets the class (D_f ≤ 5%) while D_r s
 #: model within 10 points sits among the paper's; further off, it did not learn as the paper's.
 REGIME = Regime(labels=("original",), metrics=("Dr", "Df"), tolerance=10.0,
                 why="the paper's own original D_f spans 15 points across its CIFAR-100 classes",
-                forget_metrics=("Df", "MIA"), train_images=50000)
+                forget_metrics=("Df", "MIA"), train_images=50000,
+                # D_f of class and sub-class forgetting: the class's test images
+                samples={"Df": "n_test_forget"})
 ROWS = ("arch_key", "target")
 
 REPORT = register_paper(PaperReport(

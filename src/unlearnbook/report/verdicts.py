@@ -209,8 +209,7 @@ def null_effect(data: "BookData", report: PaperReport, item: Item, method: str) 
 
             def noise(row):
                 return max(0.5, float(pd.Series([row["std"], base["std"]]).fillna(0).max()),
-                           binomial_se(float(base["mean"]),
-                                       float(base.get("n_forget", float("nan")))))
+                           binomial_se(float(base["mean"]), regime.sample_count(base, metric)))
             if abs(float(target["mean"]) - float(base["mean"])) <= noise(target):
                 continue  # the oracle did not move this metric: no evidence either way
             compared.append(f"{metric} {mine['mean']:.1f} vs original {base['mean']:.1f} "
@@ -232,19 +231,20 @@ def _first(value):
 
 
 def noise_floor(data: "BookData", report: PaperReport, item: Item, method: str) -> float:
-    """The binomial standard error, in points, of the method's accuracy on D_f (the first of
-    the regime's forget-side metrics it was scored on, on |D_f| samples; the worst case p = ½
+    """The binomial standard error, in points, of one run's accuracy on the forgotten data (the
+    first of the regime's forget-side metrics the method was scored on, at the number of images
+    that metric was measured on, :meth:`Regime.sample_count`; the worst case p = ½ on |D_f|
     when it has none): the least a margin must exceed to mean anything with one seed."""
     regime = report.regime
     ours = data.ours(report.name, item)
-    if ours.empty or "n_forget" not in ours or ours["n_forget"].isna().all():
+    if ours.empty or regime is None:
         return 0.0
-    n = float(ours["n_forget"].min())
-    for metric in (regime.forget_metrics if regime else ()):
+    for metric in regime.forget_metrics:
         rows = ours[(ours["label"] == method) & (ours["metric"] == metric)]
         if not rows.empty:
+            n = regime.sample_count(rows, metric)
             return max(binomial_se(float(m), n) for m in rows["mean"])
-    return binomial_se(50.0, n)
+    return binomial_se(50.0, regime.sample_count(ours, ""))
 
 
 @dataclass
