@@ -92,3 +92,17 @@ def test_runs_that_share_an_oracle_count_it_once():
     trained = set(keys[0])  # seed 0's two oracles trained ahead (originals.csv)
     assert cost.grid_cost(runs, set(), trained, threads=1)[0].images_left == pytest.approx(
         every.images - 2 * oracle)
+
+
+def test_the_book_lists_projected_and_measured_hours_per_paper(tmp_path, monkeypatch):
+    """Issue 34: the reproduce page's table, from prepare_book's meta: every paper of the
+    profile and the headline runs, projected on this machine, measured where runs finished."""
+    monkeypatch.setattr(cost, "images_per_second", lambda *args, **kwargs: 1000.0)
+    ub.report.prepare_book("cpu", tmp_path / "results", tmp_path / "generated")
+    data = ub.report.BookData.load(tmp_path / "generated")
+    frame = ub.report.cost_frame(data)
+    assert list(frame["paper"]) == ["lfssd", "dau", "sure", "adaprob", "headline"]
+    assert (frame["finished"] == 0).all() and (frame["measured h"] == "–").all()
+    dau = frame.set_index("paper").loc["dau"]
+    assert dau["projected h"] == pytest.approx(dau["M training images"] * 1e6 / 1000 / 3600,
+                                               rel=0.01)

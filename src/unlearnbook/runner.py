@@ -603,11 +603,20 @@ def supervise(command: list[str], keep_fds: tuple[int, ...] = ()) -> tuple[int, 
 
 
 def planned_cost(runs: list[Run], results: Path, done: set[str], workers: int) -> str:
-    """The dry run's cost summary (:mod:`unlearnbook.cost`), for the whole plan and for its
-    headline runs alone: the originals that a finished run or an ``original`` job trained, and
-    the originals and oracles ``<results>/<profile>/originals.csv`` lists (trained ahead by
+    """The dry run's cost summary (:func:`plan_costs`)."""
+    from .cost import cost_table
+
+    threads = threads_per_job(workers)
+    costs, headline = plan_costs(runs, results, done, threads)
+    return cost_table(costs, workers, threads, headline)
+
+
+def plan_costs(runs: list[Run], results: Path, done: set[str], threads: int):
+    """Per paper and for the headline runs alone (:mod:`unlearnbook.cost`): the originals that
+    a finished run or an ``original`` job trained, and the originals and oracles
+    ``<results>/<profile>/originals.csv`` lists (trained ahead by
     ``benchmarks/train_originals.py``, weights in the model store) count as done."""
-    from .cost import cost_table, grid_cost, oracle_key, total
+    from .cost import grid_cost, oracle_key, total
 
     folder = results / runs[0].labels["profile"]
     trained = {path.stem for path in (folder / ".originals").glob("*.json")}
@@ -625,11 +634,9 @@ def planned_cost(runs: list[Run], results: Path, done: set[str], workers: int) -
             if params is not None:
                 trained.add(original_key(params) if kind == "original"
                             else oracle_key(params, kind, {}))
-    threads = threads_per_job(workers)
     headline = [run for run in runs if run.headline]
-    return cost_table(grid_cost(runs, done, trained, threads), workers, threads,
-                      total(grid_cost(headline, done, trained, threads), "headline")
-                      if headline else None)
+    return (grid_cost(runs, done, trained, threads),
+            total(grid_cost(headline, done, trained, threads), "headline") if headline else None)
 
 
 def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,

@@ -833,6 +833,40 @@ def _gather_extras(results: str | os.PathLike, profile: str, frame: pd.DataFrame
             pd.concat(parts, ignore_index=True).to_csv(tmp, index=False)
 
 
+def _costs(runs: list, results: Path, done: set[str], meta: dict) -> list[dict]:
+    """Per paper: the cost model's projection for the whole plan on the machine building the
+    book (two threads, speeds probed once and cached per machine) beside the run time its
+    finished runs took and where."""
+    from ..runner import plan_costs
+    from ..train import machine
+
+    costs, headline = plan_costs(runs, results, done, threads=2)
+    rows = []
+    for cost in costs + ([headline] if headline else []):
+        info = meta["papers"].get(cost.paper, {})
+        seconds = (info.get("grid") or {}).get("run_seconds", {})
+        rows.append({"paper": cost.paper, "runs": cost.runs, "finished": cost.runs - cost.left,
+                     "images_m": round(cost.images / 1e6, 2), "projected_h": round(cost.hours, 2),
+                     "left_h": round(cost.hours_left, 2),
+                     "measured_h": round(sum(seconds.values()) / 3600, 2) if seconds else None,
+                     "measured_on": "; ".join(info.get("hardware", [])) or None,
+                     "projected_on": machine()})
+    return rows
+
+
+def cost_frame(data: BookData) -> pd.DataFrame:
+    """The reproduce page's table: per paper (and for the headline runs) the projected hours
+    of the whole plan and of what is left, beside the measured run time of the finished runs
+    and the machines that ran them."""
+    rows = data.meta.get("cost", [])
+    frame = pd.DataFrame(rows, columns=["paper", "runs", "finished", "images_m", "projected_h",
+                                        "left_h", "measured_h", "measured_on", "projected_on"])
+    return frame.rename(columns={"images_m": "M training images", "projected_h": "projected h",
+                                 "left_h": "h left", "measured_h": "measured h",
+                                 "measured_on": "measured on", "projected_on": "projected on"}
+                        ).fillna(MISSING)
+
+
 def _provenance(folder: Path) -> dict:
     """The grid's ``provenance.json`` (commit, wall time), or {} when it was not recorded."""
     path = folder / "provenance.json"
@@ -922,6 +956,8 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
             lines.append(f"{paper}: no finished runs")
         _tutorial(source, out / f"{paper}_tutorial.ipynb", paper)
     meta["stale"] = sorted(refused)
+    meta["cost"] = _costs([run for runs in plan.values() for run in runs], Path(results),
+                          {f"{p}/{r}" for p, r in current}, meta)
     originals = Path(results) / spec["name"] / "originals.csv"
     if originals.exists():
         with atomic_write(out / "originals.csv") as tmp:
