@@ -314,3 +314,23 @@ def test_the_forget_record_counts_the_forgotten_class_test_images(tmp_path):
                       "n_test_forget": float(record["test_forget_count"])}
     random = ub.data.make_task("digits", scenario="random", forget_size=20)
     assert ub.data.tasks.forget_summary(random)["test_forget_count"] is None
+
+
+def test_the_regime_is_checked_setting_by_setting_never_pooled():
+    """Issue 36.3: each of our settings meets the paper's row of the same setting. One class
+    far off the paper's original puts the item outside, named, although the mean over both
+    classes would sit inside; a setting the paper prints nothing for is not testable."""
+    near = _lfssd_rows((76.0, 74.0, 30.0), (75.5, 0.0, 1.0), (76.0, 0.0, 2.0), target="baby")
+    report, item = core.find_item("LFSSD-T4")
+    paper = verdicts.reported("lfssd", ROOT / "book").query(
+        "item == 'LFSSD-T4' and arch_key == 'rn' and label == 'original' and metric == 'Df'")
+    lamp = float(paper[paper["target"] == "lamp"]["mean"].iloc[0])
+    far = _lfssd_rows((76.0, lamp - 14.0, 30.0), (75.5, 0.0, 1.0), (76.0, 0.0, 2.0),
+                      target="lamp")
+    found = verdicts.regime_check(_data(near + far), report, item)
+    assert found.gap == pytest.approx(14.0, abs=0.01) and "lamp original Df" in found.ours
+    unknown = _lfssd_rows((76.0, 74.0, 30.0), (75.5, 0.0, 1.0), (76.0, 0.0, 2.0),
+                          target="teapot")
+    verdict = verdicts.verdict(_data(unknown), "LFSSD-T4")
+    assert verdict.status == "not testable at this scale", verdict.markdown()
+    assert "prints no reference model" in verdict.detail and "teapot" in verdict.detail

@@ -45,19 +45,20 @@ def test_the_simulated_claims_are_every_claim_with_printed_numbers():
 
 @pytest.mark.parametrize("item_id", CLAIMS)
 def test_the_papers_own_numbers_give_the_papers_own_verdict(item_id):
-    own = _own(item_id)
+    if _own(item_id) != "replicated":
+        pytest.skip("the paper's own numbers do not replicate the claim: nothing to hold")
     shares = _shares(item_id, "paper")
-    if own == "replicated":
-        assert shares.get("replicated", 0) >= 0.5, shares
-        assert shares.get("not replicated", 0) <= 0.05, shares
+    assert shares.get("replicated", 0) >= 0.5, shares
+    assert shares.get("not replicated", 0) <= 0.05, shares
 
 
 @pytest.mark.parametrize("item_id", CLAIMS)
 def test_a_method_that_is_the_original_never_replicates_a_forgetting_claim(item_id):
     _, item = ub.report.find_item(item_id)
-    shares = _shares(item_id, "original")
-    if item.claim.forgetting and shares:
-        assert shares.get("replicated", 0) == 0, shares
+    if not item.claim.forgetting:
+        pytest.skip("not a forgetting claim")
+    shares = _shares(item_id, "original")  # empty where the paper prints no original model
+    assert shares.get("replicated", 0) == 0, shares
 
 
 @pytest.mark.parametrize("item_id", [i for i in CLAIMS

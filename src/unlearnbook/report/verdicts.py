@@ -120,12 +120,15 @@ def _summary(checks: list[SettingCheck]) -> tuple[str, str]:
 @dataclass(frozen=True)
 class RegimeCheck:
     """How far our reference models are from the paper's: ``gap`` (largest absolute difference
-    in points, None when nothing could be compared) and the numbers that decide it."""
+    in points over the settings compared, None when nothing could be compared), the numbers
+    that decide it, and ``unreferenced``: our settings whose reference models the paper prints
+    no number for (in that setting, nor declared from its text)."""
 
     gap: float | None
     ours: str = ""
     theirs: str = ""
     note: str = ""
+    unreferenced: tuple[str, ...] = ()
 
     def outside(self, tolerance: float) -> bool:
         return self.gap is not None and self.gap > tolerance
@@ -139,9 +142,10 @@ class RegimeCheck:
 
 def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeCheck:
     """Our reference models (the paper module's :class:`Regime` labels, e.g. the original) on
-    the regime metrics, beside the paper's printed ones (same setting where the paper has it,
-    else the paper's mean over its settings; or the values the regime declares from the text):
-    the largest gap decides whether our run was in the paper's regime."""
+    the regime metrics, setting by setting (the item's ``rows``), beside the paper's printed
+    numbers for the same setting (or the values the regime declares from the text); never a
+    mean over the paper's settings or another setting's row. The largest gap decides whether our
+    runs were in the paper's regime; a setting the paper prints no reference for is named."""
     regime = report.regime
     if regime is None:
         return RegimeCheck(None, note="the paper module declares no regime")
@@ -164,25 +168,37 @@ def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeChe
         return RegimeCheck(None, note="our runs of this item did not score the reference "
                                       f"models ({', '.join(regime.labels)}) on "
                                       f"{', '.join(regime.metrics)}")
+    keys = [c for c in item.rows if c in ours and c in theirs]
     compared: list[tuple[float, str, str]] = []
-    for (label, metric), part in ours.groupby(["label", "metric"], sort=False):
-        printed = theirs[(theirs["label"] == label) & (theirs["metric"] == metric)]
-        same = printed
-        for column in item.rows:
-            if column in printed and column in part and part[column].nunique() == 1:
-                same = same[same[column] == part[column].iloc[0]]
-        source = same if not same.empty else printed
-        if source.empty and (label, metric) not in declared:
-            continue
-        paper_value = float(source["mean"].mean()) if not source.empty else declared[(label, metric)]
-        ours_value = float(part["mean"].mean())
-        compared.append((abs(ours_value - paper_value), f"{label} {metric} {ours_value:.1f}",
-                         f"{paper_value:.1f}" + ("" if not source.empty else " (declared)")))
+    unreferenced: list[str] = []
+    for setting, part in (ours.groupby(keys, sort=False, dropna=False) if keys
+                          else [((), ours)]):
+        setting = setting if isinstance(setting, tuple) else (setting,)
+        same = theirs
+        for column, value in zip(keys, setting):
+            same = same[same[column] == value]
+        found = False
+        for (label, metric), rows in part.groupby(["label", "metric"], sort=False):
+            printed = same[(same["label"] == label) & (same["metric"] == metric)]
+            if printed.empty and (label, metric) not in declared:
+                continue
+            found = True
+            paper_value = (float(printed["mean"].iloc[0]) if not printed.empty
+                           else declared[(label, metric)])
+            ours_value = float(rows["mean"].mean())
+            where = " · ".join(map(str, setting))
+            compared.append((abs(ours_value - paper_value),
+                             f"{where + ' ' if where else ''}{label} {metric} {ours_value:.1f}",
+                             f"{paper_value:.1f}" + ("" if not printed.empty else
+                                                     " (declared)")))
+        if not found:
+            unreferenced.append(" · ".join(map(str, setting)) or item.id)
     if not compared:
-        return RegimeCheck(None, note="the paper prints none of our reference numbers")
+        return RegimeCheck(None, note="the paper prints no reference model for "
+                                      f"{', '.join(unreferenced)}", unreferenced=tuple(unreferenced))
     shown = sorted(compared, reverse=True)[:3]  # the largest gaps decide
     return RegimeCheck(shown[0][0], ", ".join(c[1] for c in shown),
-                       ", ".join(c[2] for c in shown))
+                       ", ".join(c[2] for c in shown), unreferenced=tuple(unreferenced))
 
 
 def null_effect(data: "BookData", report: PaperReport, item: Item, method: str) -> str:
@@ -355,7 +371,14 @@ def verdict(data: BookData, item_id: str) -> Verdict:
     pending = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
                f"{len(unfinished)} {'has' if len(unfinished) == 1 else 'have'} not finished in "
                f"this build yet ({', '.join(unfinished)}).")
-    if checks and regime.outside(tolerance):
+    if checks and regime.gap is None and regime.unreferenced:
+        status = NOT_TESTABLE
+        detail = (f"The paper prints no reference model (of {', '.join(report.regime.labels)}) "
+                  f"for {', '.join(regime.unreferenced)}, so whether our models were in its "
+                  f"regime cannot be checked (our outcome would have been: "
+                  f"{status_of(counted)}).")
+        why = f"not testable: {regime.note}"
+    elif checks and regime.outside(tolerance):
         status = NOT_TESTABLE
         distance = ("were trained on far fewer images than the paper's"
                     if math.isinf(regime.gap) else
