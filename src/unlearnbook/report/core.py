@@ -861,10 +861,13 @@ def cost_frame(data: BookData) -> pd.DataFrame:
     rows = data.meta.get("cost", [])
     frame = pd.DataFrame(rows, columns=["paper", "runs", "finished", "images_m", "projected_h",
                                         "left_h", "measured_h", "measured_on", "projected_on"])
-    return frame.rename(columns={"images_m": "M training images", "projected_h": "projected h",
-                                 "left_h": "h left", "measured_h": "measured h",
-                                 "measured_on": "measured on", "projected_on": "projected on"}
-                        ).fillna(MISSING)
+    machines = sorted(set(frame["projected_on"].dropna()))
+    for column in ("images_m", "projected_h", "left_h", "measured_h"):
+        frame[column] = [MISSING if pd.isna(v) else f"{v:.1f}" for v in frame[column]]
+    projected = f"projected h ({', '.join(machines)})" if machines else "projected h"
+    return frame.drop(columns="projected_on").rename(columns={
+        "images_m": "M training images", "projected_h": projected, "left_h": "h left",
+        "measured_h": "measured h", "measured_on": "measured on"}).fillna(MISSING)
 
 
 def _provenance(folder: Path) -> dict:
