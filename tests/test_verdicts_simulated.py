@@ -90,3 +90,15 @@ def test_the_cli_prints_one_tsv_line_per_claim_and_kind(capsys):
     assert [line.split("\t")[:2] for line in lines] == [["DAU-T2", "paper"], ["DAU-T2", "noise"]]
     assert all("=" in line.split("\t")[2] for line in lines)
     assert cli.main(["verdicts", "--simulate", "guess"]) == 2
+
+
+def test_draws_keep_percentages_in_range_and_negative_quantities_negative():
+    import numpy as np
+    import pandas as pd
+
+    expected = pd.DataFrame({"mean": [99.5, 0.2, 250.0, -3.0], "std": [5.0, 5.0, 5.0, 1.0]})
+    drawn = verdicts.draw(expected, 400, np.random.default_rng(0))
+    assert drawn["mean"].iloc[0] <= 100 and drawn["mean"].iloc[1] >= 0
+    assert drawn["mean"].iloc[2] == pytest.approx(250.0, abs=1.0)
+    assert drawn["mean"].iloc[3] == pytest.approx(-3.0, abs=0.3)
+    assert (drawn["n"] == 400).all() and drawn["std"].iloc[3] == pytest.approx(1.0, abs=0.15)

@@ -498,13 +498,14 @@ def simulated_frame(report: PaperReport, item: Item, kind: str) -> pd.DataFrame 
 def draw(expected: pd.DataFrame, runs: int, rng: np.random.Generator) -> pd.DataFrame:
     """One simulated aggregate: per row, ``runs`` values drawn from a normal law with the row's
     mean and standard deviation (none printed: exact), kept within [0, 100] for percentages
-    (rows whose mean lies there) and at least 0 otherwise; their mean, standard deviation
-    (ddof 1) and count."""
+    (rows whose mean lies there), at least 0 for other non-negative quantities and unbounded
+    for negative ones; their mean, standard deviation (ddof 1) and count."""
     spread = expected["std"].fillna(0.0).to_numpy()
     mean = expected["mean"].to_numpy(dtype=float)
     values = rng.normal(mean[:, None], spread[:, None], size=(len(expected), runs))
+    lower = np.where(mean >= 0, 0.0, -np.inf)  # a quantity printed negative may go below 0
     upper = np.where((mean >= 0) & (mean <= 100), 100.0, np.inf)
-    values = np.clip(values, 0.0, upper[:, None])
+    values = np.clip(values, lower[:, None], upper[:, None])
     return expected.assign(mean=values.mean(axis=1),
                            std=values.std(axis=1, ddof=1) if runs > 1 else float("nan"),
                            n=runs, seconds=float("nan"), n_forget=float("nan"))
