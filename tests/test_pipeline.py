@@ -1,4 +1,5 @@
 """The LFSSD notebook under papermill, the grid runner's resume, the report and the book build."""
+import base64
 import html as html_lib
 import json
 import os
@@ -148,6 +149,31 @@ def test_grid_resumes_after_kill_and_reports_failures(tmp_path):
     provenance = json.loads((folder / "provenance.json").read_text())  # the grid's own record
     assert provenance["grid_wall_seconds"] > 0 and provenance["grid_papers"] == ["lfssd"]
     assert provenance["commit"] and len(provenance["run_seconds"]) == 2
+
+    # issue 37.4: a grid killed after a job's last write but before Snakemake saw it end leaves
+    # the job marked incomplete; the next grid trusts the finished run instead of redoing it
+    finished_at = {p.parent.name: p.stat().st_mtime for p in folder.glob("class-*/run.json")}
+    for run_folder in folder.glob("class-*"):
+        for name in ("results.csv", "lfssd.ipynb", "run.json"):
+            _mark_incomplete(tmp_path, run_folder / name)
+    rerun = _cli("run", "--profile", str(profile), "--results", str(results), tmp_path=tmp_path)
+    output, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0 and "0 run(s) done, 2 already done" in output, output
+    assert {p.parent.name: p.stat().st_mtime for p in folder.glob("class-*/run.json")} == \
+        finished_at
+    assert not any((tmp_path / ".snakemake" / "incomplete").rglob("*=*"))
+
+
+def _mark_incomplete(workdir: Path, path: Path) -> None:
+    """The record Snakemake 9 keeps for a job whose end it did not see: a file under
+    ``.snakemake/incomplete`` named by the urlsafe base64 of the output's path (in parts of at
+    most 254 characters, all but the last prefixed with @)."""
+    key = base64.urlsafe_b64encode(str(path).encode()).decode()
+    parts = [key[i:i + 254] for i in range(0, len(key), 254)]
+    record = workdir / ".snakemake" / "incomplete" / Path(*(["@" + p for p in parts[:-1]]
+                                                          + parts[-1:]))
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"external_jobid": None}))
 
 
 def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:

@@ -667,6 +667,7 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
             if stale(folder, run):
                 os.replace(folder / RECORD, folder / f"{RECORD}.stale")
         before = {run.run_id for run in runs if finished(run_dir(results, run), run)}
+        trust_finished(command, [run for run in runs if run.run_id in before], results)
         status, stopped = supervise(command, (lock_fd,))
     wall = time.perf_counter() - start
     papers_run = list(dict.fromkeys(run.paper for run in runs))
@@ -675,6 +676,22 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
                   for r in runs if r.paper == paper)
         record_provenance(profile_folder / paper, wall, papers_run, started_at, ran)
     return status, summarise(runs, results, before, stopped)
+
+
+def trust_finished(command: list[str], runs: list[Run], results: Path) -> None:
+    """Clear Snakemake's records of ``runs`` (finished, not stale: their ``run.json`` matches
+    the plan): a grid killed between a job's last write and Snakemake noting its end leaves the
+    job marked incomplete, and ``--rerun-incomplete`` would redo hours of finished work."""
+    if not runs:
+        return
+    outputs = [str(run_dir(results, run) / name) for run in runs
+               for name in ("results.csv", f"{run.paper}.ipynb", RECORD)]
+    base = [part for part in command if part not in ("--dry-run", "rules")]
+    done = subprocess.run(base + ["--cleanup-metadata", *outputs], capture_output=True,
+                          text=True, check=False)
+    if done.returncode:
+        print("could not clear Snakemake's records of the finished runs (they may be redone): "
+              + (done.stderr.strip().splitlines() or ["no message"])[-1], file=sys.stderr)
 
 
 #: Stand-ins for the SLURM commands the executor plugin calls: ``sbatch`` records its arguments
