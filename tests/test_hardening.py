@@ -535,3 +535,26 @@ def test_a_damaged_run_folder_is_a_run_to_redo_not_a_crash(tmp_path):
     with pytest.warns(UserWarning, match="results.csv cannot be read"):
         frame = ub.report.collect(tmp_path / "results", "tiny")
     assert frame.empty
+
+
+def test_the_summary_names_a_failed_original_and_the_runs_it_held_back(tmp_path):
+    """Issue 37.3: runs that never started because their shared original failed are named under
+    that original's last log line and log, not "an original it needs failed?" with a log that
+    does not exist; a run that failed itself keeps its own line."""
+    runs = ub.runner.plan("smoke", ["lfssd"])
+    keys = [ub.runner.original_key(ub.runner.full_parameters(r)) for r in runs]
+    shared = next(k for k in keys if keys.count(k) > 1)
+    held = [r.run_id for r, k in zip(runs, keys) if k == shared]
+    logs = tmp_path / "smoke" / ".logs"
+    (logs / "originals").mkdir(parents=True)
+    (logs / "originals" / f"{shared}.log").write_text("Traceback ...\nRuntimeError: boom\n\n")
+    own = next(r for r, k in zip(runs, keys) if k != shared)
+    (logs / "lfssd").mkdir()
+    (logs / "lfssd" / f"{own.run_id}.log").write_text("ValueError: its own fault\n")
+    summary = ub.runner.summarise(runs, tmp_path, set())
+    line = next(text for text in summary.split("\n") if text.startswith("FAILED original"))
+    assert shared in line and "RuntimeError: boom" in line
+    assert all(run_id in line for run_id in held)
+    assert f"log: {logs / 'originals' / f'{shared}.log'}" in summary
+    assert f"FAILED {own.run_id}: ValueError: its own fault" in summary
+    assert "an original it needs failed?" not in summary

@@ -761,9 +761,26 @@ def summarise(runs: list[Run], results: Path, before: set[str], stopped: bool = 
              f"done, {len(failed)} {'left' if stopped else 'failed'}"]
     if stopped:
         return "\n".join(lines + ["stopped by a signal; the same command resumes the grid"])
+    held: dict[str, list[str]] = {}  # a failed shared original -> the runs it held back
     for run in failed:
-        log = results / run.labels["profile"] / ".logs" / run.paper / f"{run.run_id}.log"
-        last = [line for line in log.read_text().splitlines() if line.strip()][-1:] \
-            if log.exists() else ["did not start (an original it needs failed?)"]
-        lines.append(f"FAILED {run.run_id}: {last[0] if last else ''}\n  log: {log}")
+        logs = results / run.labels["profile"] / ".logs"
+        log = logs / run.paper / f"{run.run_id}.log"
+        if log.exists():
+            lines.append(f"FAILED {run.run_id}: {_last_line(log)}\n  log: {log}")
+            continue
+        key = original_key(full_parameters(run))
+        if (logs / "originals" / f"{key}.log").exists():
+            held.setdefault(key, []).append(run.run_id)
+        else:
+            lines.append(f"FAILED {run.run_id}: did not start, and no job of its wrote a log")
+    for key, held_back in held.items():
+        log = results / runs[0].labels["profile"] / ".logs" / "originals" / f"{key}.log"
+        lines.append(f"FAILED original {key}, shared by {', '.join(held_back)} (none of them "
+                     f"started): {_last_line(log)}\n  log: {log}")
     return "\n".join(lines)
+
+
+def _last_line(log: Path) -> str:
+    """The last non-empty line of a job's log (its error, when it failed)."""
+    last = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
+    return last[0] if last else "(empty log)"
