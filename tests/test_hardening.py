@@ -558,3 +558,19 @@ def test_the_summary_names_a_failed_original_and_the_runs_it_held_back(tmp_path)
     assert f"log: {logs / 'originals' / f'{shared}.log'}" in summary
     assert f"FAILED {own.run_id}: ValueError: its own fault" in summary
     assert "an original it needs failed?" not in summary
+
+
+def test_a_bad_input_marker_names_its_error_and_lapses_when_the_inputs_change(tmp_path):
+    """Issue 37.5: the marker keeps the first error and is refused only for the same
+    parameters and methods' code; the refusal says which file to delete; a marker written by an
+    older version (a bare hash) or from other inputs lets the run go ahead."""
+    run = ub.runner.plan("smoke", ["lfssd"])[0]
+    marker = tmp_path / "run.bad-input"
+    runner.mark_bad_input(marker, run, "UnlearnbookError: forget_class 99 is out of range")
+    refusal = runner.bad_input_refusal(marker, run)
+    assert "forget_class 99 is out of range" in refusal and f"delete {marker}" in refusal
+    changed = dataclasses.replace(run, parameters={**run.parameters, "val_fraction": 0.25})
+    assert runner.bad_input_refusal(marker, changed) == ""
+    marker.write_text(runner.parameters_hash(run.parameters))  # the old format
+    assert runner.bad_input_refusal(marker, run) == ""
+    assert runner.bad_input_refusal(tmp_path / "absent.bad-input", run) == ""

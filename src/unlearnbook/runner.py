@@ -437,6 +437,27 @@ def bad_input(error_name: str) -> bool:
     return error_name == "UnlearnbookError"
 
 
+def mark_bad_input(marker: Path, run: Run, error: str) -> None:
+    """Remember that ``run`` failed on bad input: its inputs (parameters and methods' code, as
+    :func:`run_record`) and the first error, so a retry with the same inputs is refused."""
+    write_text(marker, json.dumps({"inputs": run_record(run), "error": error}, sort_keys=True))
+
+
+def bad_input_refusal(marker: Path, run: Run) -> str:
+    """Why ``run`` is not retried (its ``marker`` names the same inputs and says which error
+    they gave), else "": a marker from other parameters or other code, or an unreadable one,
+    lets the run go ahead."""
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(record, dict) or record.get("inputs") != run_record(run):
+        return ""
+    return (f"run {run.run_id} failed on bad input with these parameters and this code "
+            f"({record.get('error', 'error not recorded')}); not retried: change the input, or "
+            f"delete {marker} to retry anyway")
+
+
 def failed_notebook(data: dict, run: Run) -> Path:
     """Where a failed run's executed notebook is kept: ``.logs/<paper>/<run_id>.failed.ipynb``."""
     path = Path(data["results"]) / data["profile_name"] / ".logs" / run.paper / \
@@ -453,9 +474,9 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     data, run = _plan_run(plan_file, paper, run_id)
     folder = run_dir(Path(data["results"]), run)
     bad = failed_notebook(data, run).with_suffix(".bad-input")
-    if bad.exists() and bad.read_text() == parameters_hash(run.parameters):
-        raise UnlearnbookError(f"run {run_id} failed on bad input with these parameters; not "
-                               f"retried; see {failed_notebook(data, run)}")
+    refusal = bad_input_refusal(bad, run)
+    if refusal:
+        raise UnlearnbookError(f"{refusal}; see {failed_notebook(data, run)}")
     if folder.exists():  # what a killed or failed attempt left: start clean
         remove_inside(folder, Path(data["results"]))
     folder.mkdir(parents=True)
@@ -473,7 +494,7 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
             kept = failed_notebook(data, run)
             shutil.copyfile(executed, kept)  # a retry clears the run folder: keep this one
             if bad_input(err.ename):
-                write_text(kept.with_suffix(".bad-input"), parameters_hash(run.parameters))
+                mark_bad_input(kept.with_suffix(".bad-input"), run, f"{err.ename}: {err.evalue}")
             raise UnlearnbookError(f"run {run_id} failed: {err.ename}: {err.evalue}; see "
                                    f"{kept}") from None
     if not (folder / "results.csv").exists():
