@@ -19,7 +19,7 @@ import torch
 import yaml
 
 import unlearnbook as ub
-from unlearnbook import runner
+from unlearnbook import cli, runner
 from unlearnbook.io import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -574,3 +574,17 @@ def test_a_bad_input_marker_names_its_error_and_lapses_when_the_inputs_change(tm
     marker.write_text(runner.parameters_hash(run.parameters))  # the old format
     assert runner.bad_input_refusal(marker, run) == ""
     assert runner.bad_input_refusal(tmp_path / "absent.bad-input", run) == ""
+
+
+def test_an_unwritable_results_folder_is_one_line_not_a_traceback(tmp_path, monkeypatch,
+                                                                   capsys):
+    """Issue 37.7: a results folder the user cannot write ends even the dry run with one clear
+    line naming the path (root ignores permissions, so the write itself is made to fail)."""
+    def refuse(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(runner, "write_text", refuse)
+    assert cli.main(["run", "--profile", "smoke", "--paper", "lfssd", "--results",
+                        str(tmp_path / "ro"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Permission denied" in err and str(tmp_path / "ro") in err

@@ -126,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     except UnlearnbookError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a folder that cannot be written or read: one line, no traceback
+        where = f" {err.filename!r}" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}; allowed: a folder this user can read and "
+              "write (--results, --out, the cache in UNLEARNBOOK_CACHE)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
