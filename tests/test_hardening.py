@@ -588,3 +588,19 @@ def test_an_unwritable_results_folder_is_one_line_not_a_traceback(tmp_path, monk
                         str(tmp_path / "ro"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Permission denied" in err and str(tmp_path / "ro") in err
+
+
+def test_damaged_cache_files_set_aside_do_not_pile_up(tmp_path, monkeypatch):
+    """Issue 37.7: each damaged file keeps one copy set aside (the newest), not one per
+    failure; another file's copies are left alone."""
+    stamps = iter(["20260101-000000", "20260101-000001"])
+    monkeypatch.setattr(ub.train.time, "strftime", lambda fmt: next(stamps))
+    path, other = tmp_path / "abc.pt", tmp_path / "abd.bad-20250101-000000.pt"
+    other.write_text("someone else's")
+    for content in ("first damage", "second damage"):
+        path.write_text(content)
+        with pytest.warns(UserWarning, match="failed its integrity check"):
+            ub.train.set_aside(path, "sha256 mismatch")
+    kept = sorted(p.name for p in tmp_path.glob("abc.bad-*"))
+    assert kept == ["abc.bad-20260101-000001.pt"] and other.exists()
+    assert (tmp_path / kept[0]).read_text() == "second damage" and not path.exists()

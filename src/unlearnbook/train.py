@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import glob
 import hashlib
 import json
 import math
@@ -147,7 +148,10 @@ def state_hash(model: nn.Module | dict) -> str:
 
 def set_aside(path: Path, problem: str) -> None:
     """Move a damaged cached file aside (``<name>.bad-<time><suffix>``) with a warning naming it
-    and what is wrong; the caller then rebuilds it."""
+    and what is wrong; the caller then rebuilds it. Only the newest copy set aside per file is
+    kept (older ones would pile up in the cache, one per failure)."""
+    for older in path.parent.glob(f"{glob.escape(path.stem)}.bad-*{glob.escape(path.suffix)}"):
+        older.unlink(missing_ok=True)
     aside = path.with_name(f"{path.stem}.bad-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
     os.replace(path, aside)
     warnings.warn(f"cached file {str(path)!r} failed its integrity check ({problem}); moved to "
