@@ -604,3 +604,24 @@ def test_damaged_cache_files_set_aside_do_not_pile_up(tmp_path, monkeypatch):
     kept = sorted(p.name for p in tmp_path.glob("abc.bad-*"))
     assert kept == ["abc.bad-20260101-000001.pt"] and other.exists()
     assert (tmp_path / kept[0]).read_text() == "second damage" and not path.exists()
+
+
+def test_a_linked_profile_folder_works_and_a_link_inside_it_is_refused(tmp_path):
+    """Issue 37.7: results/<profile> may be a link (a bigger disk): its run folders are
+    removed and redone inside it; a linked run folder or log folder inside the tree is refused,
+    and the folder it points to is left untouched."""
+    disk, results = tmp_path / "disk", tmp_path / "results"
+    (disk / "p" / "lfssd" / "x").mkdir(parents=True)
+    results.mkdir()
+    (results / "p").symlink_to(disk / "p", target_is_directory=True)
+    runner.remove_inside(results / "p" / "lfssd" / "x", results / "p")
+    assert not (disk / "p" / "lfssd" / "x").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "run.json").write_text("{}")
+    (results / "p" / "lfssd" / "y").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ub.UnlearnbookError, match="is a link inside the results tree"):
+        runner.remove_inside(results / "p" / "lfssd" / "y", results / "p")
+    with pytest.raises(ub.UnlearnbookError, match="is a link inside the results tree"):
+        runner.check_no_links(results / "p" / "lfssd" / "y" / "sub", results / "p")
+    assert (elsewhere / "run.json").read_text() == "{}"

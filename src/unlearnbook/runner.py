@@ -58,9 +58,25 @@ def run_dir(results: Path, run: Run) -> Path:
     return Path(results) / run.labels["profile"] / run.paper / run.run_id
 
 
+def check_no_links(folder: Path, root: Path) -> None:
+    """Refuse a link between ``root`` and ``folder`` (``folder`` included): a linked run or log
+    folder would have the grid write, rename or delete outside the results tree. ``root``
+    itself may be a link (a profile's results on a bigger disk)."""
+    folder, root = Path(folder), Path(root)
+    for part in [folder, *folder.parents]:
+        if part == root or root not in part.parents:
+            break
+        if part.is_symlink():
+            raise UnlearnbookError(f"{str(part)!r} is a link inside the results tree; allowed: "
+                                   f"real folders under {str(root)!r} (link {str(root)!r} "
+                                   "itself to put the results elsewhere)")
+
+
 def remove_inside(folder: Path, root: Path) -> None:
-    """Delete ``folder`` only if its resolved path lies strictly inside ``root`` (resolved):
-    nothing outside the results folder is ever removed, whatever a profile or plan says."""
+    """Delete ``folder`` only if it lies strictly inside ``root`` with no link between them
+    (:func:`check_no_links`; ``root`` is resolved once, so it may itself be a link): nothing
+    outside the results folder is ever removed, whatever a profile or plan says."""
+    check_no_links(folder, root)
     target, base = Path(folder).resolve(), Path(root).resolve()
     if target == base or base not in target.parents:
         raise UnlearnbookError(f"refusing to delete {str(folder)!r}: it is not inside the "
@@ -478,7 +494,7 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     if refusal:
         raise UnlearnbookError(f"{refusal}; see {failed_notebook(data, run)}")
     if folder.exists():  # what a killed or failed attempt left: start clean
-        remove_inside(folder, Path(data["results"]))
+        remove_inside(folder, Path(data["results"]) / data["profile_name"])
     folder.mkdir(parents=True)
     executed = folder / f"{paper}.ipynb"
     start = time.perf_counter()
@@ -685,6 +701,8 @@ def run_grid(profile: str | os.PathLike, papers: list[str] | None = None,
     with grid_lock(profile_folder) as lock_fd:
         for run in runs:  # a stale run's record goes aside, so Snakemake redoes the run
             folder = run_dir(results, run)
+            check_no_links(folder, profile_folder)
+            check_no_links(profile_folder / ".logs" / run.paper, profile_folder)
             if stale(folder, run):
                 os.replace(folder / RECORD, folder / f"{RECORD}.stale")
         before = {run.run_id for run in runs if finished(run_dir(results, run), run)}
