@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -625,3 +626,18 @@ def test_a_linked_profile_folder_works_and_a_link_inside_it_is_refused(tmp_path)
     with pytest.raises(ub.UnlearnbookError, match="is a link inside the results tree"):
         runner.check_no_links(results / "p" / "lfssd" / "y" / "sub", results / "p")
     assert (elsewhere / "run.json").read_text() == "{}"
+
+
+def test_the_provenance_names_the_thread_count(tmp_path):
+    """Issue 37.8: the thread count is in the cache key, so numbers may differ with it: every
+    result row's hardware names it, and the book's provenance line shows that hardware."""
+    import torch
+
+    line = ub.pipeline.hardware()
+    if ub.device.default_device().type == "cpu":
+        assert line.endswith(f", {torch.get_num_threads()} thread(s)")
+    meta = {"profile": "p", "description": "d", "built": "now", "papers": {"lfssd": {
+        "runs": 1, "datasets": ["digits"], "sources": ["embedded"], "hardware": [line],
+        "seeds": {}, "grid": {}}}}
+    text = ub.report.BookData(pd.DataFrame(), meta, tmp_path).provenance("lfssd")
+    assert f"hardware {line}" in text
