@@ -107,3 +107,12 @@ def test_the_book_lists_projected_and_measured_hours_per_paper(tmp_path, monkeyp
     dau = frame.set_index("paper").loc["dau"]
     assert float(dau[projected]) == pytest.approx(
         float(dau["M training images"]) * 1e6 / 1000 / 3600, abs=0.06)
+
+
+def test_sparsities_multiply_each_method_once():
+    dense = {"dataset": "cifar10", "scenario": "class", "val_fraction": 0.1,
+             "recipe": {"epochs": 30}, "methods": ["retrain", "lfssd"]}
+    sparse = {**dense, "sparsities": [0.0, 0.95]}
+    one, two = cost.run_images(dense), cost.run_images(sparse)
+    assert two["methods"] == 2 * one["methods"]
+    assert list(two["oracles"].values()) == [2 * v for v in one["oracles"].values()]

@@ -126,9 +126,9 @@ def run_images(params: dict) -> dict:
     oracles: dict[str, float] = {}
     work = 0.0
     for spec in specs:
-        images = method_images(spec.name, spec.hp, size, recipe, selecting) * len(sparsities)
-        if registry.info(spec.name).seed_axis == "train":
-            oracles[oracle_key(params, spec.name, spec.hp)] = images
+        images = method_images(spec.name, spec.hp, size, recipe, selecting)
+        if registry.info(spec.name).seed_axis == "train":  # one per sparsity, as the methods
+            oracles[oracle_key(params, spec.name, spec.hp)] = images * len(sparsities)
         else:
             work += images
     if grid:

@@ -232,28 +232,34 @@ def task_key(parameters: dict) -> str:
     """A hash of what the run's task depends on: its original (:func:`original_key`), the
     arguments of ``make_task`` and the split seed. Runs with equal keys have the same D_r, D_f,
     validation and test sets, so a retrained oracle of one serves the other (same seed)."""
-    from .data import make_task
     from .data.tasks import split_seed_matters
 
-    accepted = set(inspect.signature(make_task).parameters) | {"split_seed", "task_kwargs"}
-    if not split_seed_matters(parameters.get("scenario", "class"), parameters.get("forget_class")):
-        accepted.discard("split_seed")
-    fixed = {k: v for k, v in parameters.items() if k in accepted and k != "root"}
+    fixed = {**task_arguments(parameters), "dataset": parameters.get("dataset"),
+             "scenario": parameters.get("scenario")}
+    if split_seed_matters(parameters.get("scenario", "class"), parameters.get("forget_class")):
+        fixed["split_seed"] = parameters.get("split_seed", 0)
     text = json.dumps([original_key(parameters), fixed], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def task_arguments(parameters: dict) -> dict:
+    """The keyword arguments of ``make_task`` a run's parameters give (its ``task_kwargs``
+    merged in), besides the dataset, scenario, split seed and data folder."""
+    from .data import make_task
+
+    accepted = set(inspect.signature(make_task).parameters)
+    kwargs = {k: v for k, v in parameters.items() if k in accepted and k not in (
+        "dataset", "scenario", "seed", "root")}
+    return {**kwargs, **(parameters.get("task_kwargs") or {})}
 
 
 def build_task(parameters: dict):
     """The notebook's task from its parameters (as every paper notebook's ``make_task`` cell)."""
     from .data import make_task
 
-    accepted = set(inspect.signature(make_task).parameters)
-    kwargs = {k: v for k, v in parameters.items() if k in accepted and k not in (
-        "dataset", "scenario", "seed", "root")}
-    kwargs.update(parameters.get("task_kwargs") or {})
     return make_task(parameters["dataset"], parameters["scenario"],
                      seed=parameters.get("split_seed", 0), root=parameters.get("data_root"),
-                     **kwargs)
+                     **task_arguments(parameters))
 
 
 # --- the plan Snakemake reads -------------------------------------------------------------------

@@ -481,13 +481,10 @@ def simulated_frame(report: PaperReport, item: Item, kind: str) -> pd.DataFrame 
         replaced = frame["label"] != source if kind == "original" else frame["label"] == method
         if kind == "original":
             replaced &= ~frame["label"].isin([report.oracle, "retrain", "retrain_head"])
-        lookup = frame[frame["label"] == source].set_index(keys + ["metric"])[["mean", "std"]]
-        index = pd.MultiIndex.from_frame(frame.loc[replaced, keys + ["metric"]].fillna(MISSING)) \
-            if keys else frame.loc[replaced, "metric"]
-        lookup.index = (pd.MultiIndex.from_frame(lookup.index.to_frame().fillna(MISSING))
-                        if keys else lookup.index)
-        found = lookup.reindex(index)
-        frame.loc[replaced, ["mean", "std"]] = found.to_numpy()
+        on = keys + ["metric"]  # the source's number for the same setting and metric
+        found = frame.loc[replaced, on].merge(frame[frame["label"] == source][on + ["mean", "std"]],
+                                              how="left", on=on)
+        frame.loc[replaced, ["mean", "std"]] = found[["mean", "std"]].to_numpy()
         frame = frame.dropna(subset=["mean"])
     for column, allowed in item.select.items():  # the columns our aggregate carries
         if column not in frame:
