@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import re
 import time
@@ -87,6 +88,35 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """A regime quantity of one setting, in points: ``constant`` plus the weighted sum of
+    reference-model numbers ``terms`` ((weight, label, metric), ...), e.g. a generalisation gap
+    RA − TA. ``groups``: the forgetting kinds (the ``group`` column) it describes; () for all."""
+
+    name: str
+    terms: tuple[tuple[float, str, str], ...]
+    constant: float = 0.0
+    groups: tuple[str, ...] = ()
+
+    def applies(self, group: object) -> bool:
+        return not self.groups or group in self.groups
+
+    def value(self, numbers: dict) -> float | None:
+        """The quantity from ``numbers[(label, metric)]`` (means), None where one is missing."""
+        if any((label, metric) not in numbers for _, label, metric in self.terms):
+            return None
+        return self.constant + sum(weight * numbers[(label, metric)]
+                                   for weight, label, metric in self.terms)
+
+    def spread(self, stds: dict) -> float:
+        """Its standard deviation from the terms' (independent) ones, ``stds[(label, metric)]``
+        (missing or NaN count as 0)."""
+        return math.sqrt(sum((weight * (0.0 if pd.isna(stds.get((label, metric)))
+                                        else stds[(label, metric)])) ** 2
+                             for weight, label, metric in self.terms))
+
+
+@dataclass(frozen=True)
 class Regime:
     """The paper's regime: its reference models (``labels``, e.g. the original and the oracle) on
     ``metrics`` (accuracy-like, in points) as the paper printed them in item ``item`` (None: the
@@ -98,7 +128,17 @@ class Regime:
     size of the paper's training set (from its text); a run trained on less than half of it is
     outside the regime whatever its accuracies (a model that fits 4,000 images is not one that
     fits 45,000). ``samples``: per forget-side metric measured on other images than D_f, the
-    column holding their count (the binomial error's n)."""
+    column holding their count (the binomial error's n).
+
+    ``gaps``: where declared, the regime is read on these quantities instead of the absolute
+    numbers (what a claim depends on: how much the model memorised, how it generalises), against
+    the band the paper's own printed settings span for the same forgetting kind (and the same
+    ``band_by`` columns, e.g. the architecture), widened by the one-sided 95% normal quantile of
+    the paper's seed spread and our sampling error combined; ``why`` states the derivation.
+    ``kinds`` maps a ``group`` to the forgetting kind it is (e.g. an α sweep of class
+    forgetting is "class"). ``by_protocol``: forgetting kinds (``group`` -> the reason) whose
+    regime is the protocol itself: the paper prints no reference model for them, but our runs
+    repeat its data and recipe at its own scale, so they are judged, with the reason shown."""
 
     labels: tuple[str, ...]
     metrics: tuple[str, ...]
@@ -110,6 +150,10 @@ class Regime:
     select: dict = field(default_factory=dict)
     train_images: int | None = None
     samples: dict = field(default_factory=dict)
+    gaps: tuple[Gap, ...] = ()
+    band_by: tuple[str, ...] = ("group",)
+    kinds: dict = field(default_factory=dict)
+    by_protocol: dict = field(default_factory=dict)
 
     def sample_count(self, row: pd.Series | pd.DataFrame, metric: str) -> float:
         """How many images ``metric`` was measured on in ``row`` (a row or rows of our

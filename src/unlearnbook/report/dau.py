@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import plots
-from .core import BookData, Claim, Item, PaperReport, Regime, SettingCheck, register_paper
+from .core import (BookData, Claim, Gap, Item, PaperReport, Regime, SettingCheck,
+                   register_paper)
 
 METRICS = ("UA", "MIA_efficacy", "RA", "TA")
 # the deciding metric first: on a phone it must show without scrolling sideways
@@ -124,12 +125,28 @@ RANDOM = Claim("DAU has the lowest average disparity to Retrain of all methods."
 CLASSWISE = Claim("DAU reaches Retrain's UA and MIA-efficacy (within 1 point) with the lowest "
                   "average disparity.", lambda frame: lowest_disparity(frame, classwise=True),
                   forgetting=True, kind="better")
-#: The paper's Retrain (its tables print Retrain's RA, TA, UA for every setting): a ResNet-18
-#: that fits its retain set (RA ~100) and generalises (TA ~94.5 on CIFAR-10).
-REGIME = Regime(labels=("retrain", "original"), metrics=("RA", "TA", "UA"), tolerance=10.0,
-                why="10 points: twice the gap between the paper's own Retrain TA on CIFAR-10 "
-                    "random and class-wise forgetting, and well below the 30-point gaps of "
-                    "a model that did not fit its data",
+#: The paper's regime, read on what its claims depend on. Its tables print only Retrain (RA, TA,
+#: UA per setting), no original. Random forgetting: Retrain's generalisation gap (RA − TA) and its
+#: memorisation gap (its error on the unseen D_f minus its error on the D_r it trained on, UA −
+#: (100 − RA): how much better a model of this recipe does on data it saw, which is what the
+#: original holds over Retrain on D_f). Class-wise forgetting: Retrain's D_r accuracy (the
+#: original, trained by the same recipe, is not printed). The band: the paper's own settings of
+#: the same kind (CIFAR-10 and CIFAR-100, dense and 95% sparse), widened by its seed spread and
+#: our sampling error (:func:`~unlearnbook.report.verdicts.band_check`).
+REGIME = Regime(labels=("retrain", "original"), metrics=("RA", "TA", "UA"),
+                gaps=(Gap("Retrain generalisation gap (RA − TA)",
+                          ((1.0, "retrain", "RA"), (-1.0, "retrain", "TA")), groups=("random",)),
+                      Gap("Retrain memorisation gap (UA + RA − 100)",
+                          ((1.0, "retrain", "UA"), (1.0, "retrain", "RA")), constant=-100.0,
+                          groups=("random",)),
+                      Gap("Retrain D_r accuracy (RA)", ((1.0, "retrain", "RA"),),
+                          groups=("class",))),
+                why="the band the paper's own settings of the same forgetting kind span "
+                    "(CIFAR-10 and CIFAR-100, dense and 95% sparse: the models its claims were "
+                    "shown on), widened by the one-sided 95% quantile of its seed spread and our "
+                    "sampling error; random forgetting is read on Retrain's generalisation and "
+                    "memorisation gaps, class-wise forgetting on Retrain's D_r accuracy (the "
+                    "paper prints no original)",
                 forget_metrics=("UA", "MIA_efficacy"), train_images=45000)
 NO_CIFAR100 = ("Neither the smoke profile nor the cpu profile runs CIFAR-100; the paper "
                "profile (GPU) does.")

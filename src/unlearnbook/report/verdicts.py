@@ -119,19 +119,23 @@ def _summary(checks: list[SettingCheck]) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class RegimeCheck:
-    """How far our reference models are from the paper's: ``gap`` (largest absolute difference
-    in points over the settings compared, None when nothing could be compared), the numbers
-    that decide it, and ``unreferenced``: our settings whose reference models the paper prints
-    no number for (in that setting, nor declared from its text)."""
+    """How far our reference models are from the paper's regime: ``gap`` (in points, the
+    largest absolute difference over the settings compared, or, for a regime read on
+    :class:`~unlearnbook.report.core.Gap` quantities, the largest distance outside the paper's
+    band; None when nothing could be compared), ``tolerance`` (how far ``gap`` may go), the
+    numbers that decide it, and ``unreferenced``: our settings whose reference models the paper
+    prints no number for (in that setting, nor declared from its text)."""
 
     gap: float | None
     ours: str = ""
     theirs: str = ""
     note: str = ""
     unreferenced: tuple[str, ...] = ()
+    tolerance: float = 0.0
 
-    def outside(self, tolerance: float) -> bool:
-        return self.gap is not None and self.gap > tolerance
+    @property
+    def outside(self) -> bool:
+        return self.gap is not None and self.gap > self.tolerance
 
     @property
     def pair(self) -> str:
@@ -145,7 +149,8 @@ def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeChe
     the regime metrics, setting by setting (the item's ``rows``), beside the paper's printed
     numbers for the same setting (or the values the regime declares from the text); never a
     mean over the paper's settings or another setting's row. The largest gap decides whether our
-    runs were in the paper's regime; a setting the paper prints no reference for is named."""
+    runs were in the paper's regime; a setting the paper prints no reference for is named.
+    A regime with ``gaps`` is read on those quantities instead (:func:`band_check`)."""
     regime = report.regime
     if regime is None:
         return RegimeCheck(None, note="the paper module declares no regime")
@@ -157,6 +162,13 @@ def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeChe
         return RegimeCheck(math.inf, f"trained on {min(sizes):,} images",
                            f"{regime.train_images:,} (its text)")
     ours = data.ours(report.name, item, all_metrics=True)
+    protocol = sorted(set(ours["group"]) & set(regime.by_protocol)) if not ours.empty else []
+    if protocol:  # judged by their protocol; the rest of the item's settings still meet the paper
+        ours = ours[~ours["group"].isin(protocol)]
+        if ours.empty:
+            return RegimeCheck(None, note="; ".join(regime.by_protocol[g] for g in protocol))
+    if regime.gaps:
+        return band_check(data, report, item, ours)
     ours = ours[ours["label"].isin(regime.labels) & ours["metric"].isin(regime.metrics)]
     theirs = reported(report.name, data.book_dir)
     theirs = theirs[theirs["item"] == (regime.item or item.id)]
@@ -171,9 +183,7 @@ def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeChe
     keys = [c for c in item.rows if c in ours and c in theirs]
     compared: list[tuple[float, str, str]] = []
     unreferenced: list[str] = []
-    for setting, part in (ours.groupby(keys, sort=False, dropna=False) if keys
-                          else [((), ours)]):
-        setting = setting if isinstance(setting, tuple) else (setting,)
+    for setting, part in _settings(ours, keys):
         same = theirs
         for column, value in zip(keys, setting):
             same = same[same[column] == value]
@@ -186,19 +196,121 @@ def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeChe
             paper_value = (float(printed["mean"].iloc[0]) if not printed.empty
                            else declared[(label, metric)])
             ours_value = float(rows["mean"].mean())
-            where = " · ".join(map(str, setting))
             compared.append((abs(ours_value - paper_value),
-                             f"{where + ' ' if where else ''}{label} {metric} {ours_value:.1f}",
+                             f"{_where(setting)}{label} {metric} {ours_value:.1f}",
                              f"{paper_value:.1f}" + ("" if not printed.empty else
                                                      " (declared)")))
         if not found:
-            unreferenced.append(" · ".join(map(str, setting)) or item.id)
+            unreferenced.append(_where(setting).strip() or item.id)
     if not compared:
         return RegimeCheck(None, note="the paper prints no reference model for "
                                       f"{', '.join(unreferenced)}", unreferenced=tuple(unreferenced))
     shown = sorted(compared, reverse=True)[:3]  # the largest gaps decide
     return RegimeCheck(shown[0][0], ", ".join(c[1] for c in shown),
-                       ", ".join(c[2] for c in shown), unreferenced=tuple(unreferenced))
+                       ", ".join(c[2] for c in shown), unreferenced=tuple(unreferenced),
+                       tolerance=regime.tolerance)
+
+
+def _settings(frame: pd.DataFrame, keys: list[str]):
+    """``(setting tuple, rows)`` per setting of ``frame`` along ``keys`` (one, keyed (), when
+    there are none)."""
+    if not keys:
+        yield (), frame
+        return
+    for setting, part in frame.groupby(keys, sort=False, dropna=False):
+        yield (setting if isinstance(setting, tuple) else (setting,)), part
+
+
+def _where(setting: tuple) -> str:
+    where = " · ".join(map(str, setting))
+    return f"{where} " if where else ""
+
+
+def paper_bands(report: PaperReport, book_dir: str | Path) -> pd.DataFrame:
+    """Each regime gap of the paper (:attr:`Regime.gaps`) over its printed settings: one row per
+    band (the ``band_by`` columns, e.g. forgetting kind and architecture) and gap, with the
+    lowest and highest value over its settings and the largest propagated seed spread."""
+    regime = report.regime
+    theirs = reported(report.name, book_dir)
+    for column, allowed in regime.select.items():
+        theirs = theirs[theirs[column].isin(allowed)]
+    theirs = theirs.assign(group=theirs["group"].replace(regime.kinds))
+    keys = [c for c in theirs.columns if c not in ("item", "label", "metric", "mean", "std")]
+    theirs = theirs.drop(columns="item").drop_duplicates(keys + ["label", "metric"])
+    rows = []
+    for setting, part in _settings(theirs, keys):
+        where = dict(zip(keys, setting))
+        means = {(r.label, r.metric): float(r.mean) for r in part.itertuples()}
+        stds = {(r.label, r.metric): float(r.std) for r in part.itertuples()}
+        for gap in regime.gaps:
+            value = gap.value(means) if gap.applies(where.get("group")) else None
+            if value is not None:
+                rows.append({**{c: where.get(c) for c in regime.band_by}, "gap": gap.name,
+                             "value": value, "spread": gap.spread(stds)})
+    frame = pd.DataFrame(rows, columns=[*regime.band_by, "gap", "value", "spread"])
+    return (frame.groupby([*regime.band_by, "gap"], sort=False, dropna=False)
+            .agg(low=("value", "min"), high=("value", "max"), spread=("spread", "max"))
+            .reset_index())
+
+
+def band_check(data: "BookData", report: PaperReport, item: Item,
+               ours: pd.DataFrame) -> RegimeCheck:
+    """Each of our settings on the regime's gaps, against the band of the paper's own settings of
+    the same kind (:func:`paper_bands`), widened by z·√(s² + e²): s the paper's largest
+    propagated seed spread in the band, e our sampling error (the gap's binomial errors at their
+    sample counts and our seed spread over √k). ``gap`` is the largest distance outside.
+    ``ours``: the item's rows on every metric."""
+    regime = report.regime
+    ours = ours.assign(group=ours["group"].replace(regime.kinds))
+    bands = paper_bands(report, data.book_dir)
+    keys = [c for c in dict.fromkeys([*item.rows, *regime.band_by]) if c in ours]
+    compared: list[tuple[float, str, str]] = []
+    unreferenced: list[str] = []
+    for setting, part in _settings(ours, keys):
+        where = dict(zip(keys, setting))
+        numbers = {(r["label"], r["metric"]): r for _, r in part.iterrows()}
+        means = {key: float(row["mean"]) for key, row in numbers.items()}
+        applicable = [gap for gap in regime.gaps if gap.applies(where.get("group"))]
+        found, measured = False, not applicable  # no gap for this kind: nothing printed for it
+        for gap in applicable:
+            value = gap.value(means)
+            band = bands[bands["gap"] == gap.name]
+            for column in regime.band_by:
+                band = band[band[column] == where.get(column)]
+            if value is None:
+                continue  # our runs did not score the models this gap reads
+            measured = True
+            if band.empty:
+                continue
+            found = True
+            error = math.sqrt(sum(
+                (weight * binomial_se(means[(label, metric)],
+                                      regime.sample_count(numbers[(label, metric)], metric))) ** 2
+                + (weight * _seed_error(numbers[(label, metric)])) ** 2
+                for weight, label, metric in gap.terms))
+            low, high = float(band["low"].iloc[0]), float(band["high"].iloc[0])
+            width = quantile(1) * math.hypot(float(band["spread"].iloc[0]), error)
+            outside = max(low - width - value, value - high - width, 0.0)
+            name = _where(tuple(where[c] for c in item.rows if c in where))
+            compared.append((outside, f"{name}{gap.name} {value:.1f}",
+                             f"{low:.1f} to {high:.1f} ± {width:.1f}"))
+        if measured and not found:
+            unreferenced.append(_where(setting).strip() or item.id)
+    if not compared:
+        return RegimeCheck(None, note=(
+            "the paper prints no reference model for " + ", ".join(unreferenced) if unreferenced
+            else f"our runs of this item did not score the models its regime reads "
+                 f"({'; '.join(g.name for g in regime.gaps)})"), unreferenced=tuple(unreferenced))
+    shown = sorted(compared, key=lambda c: c[0], reverse=True)[:3]
+    return RegimeCheck(shown[0][0], ", ".join(c[1] for c in shown),
+                       ", ".join(c[2] for c in shown), unreferenced=tuple(unreferenced),
+                       tolerance=0.005)  # half a unit of the papers' two printed decimals
+
+
+def _seed_error(row: pd.Series) -> float:
+    """The standard error of a mean over runs: std/√n (0 for one run or no std)."""
+    std, runs = row.get("std"), row.get("n", 1)
+    return 0.0 if pd.isna(std) or not runs or pd.isna(runs) else float(std) / math.sqrt(runs)
 
 
 def null_effect(data: "BookData", report: PaperReport, item: Item, method: str) -> str:
@@ -365,7 +477,6 @@ def verdict(data: BookData, item_id: str) -> Verdict:
                                for c in excluded)
                    + " (the paper's own numbers do not hold the rule there).")
     regime = regime_check(data, report, item) if checks else RegimeCheck(None)
-    tolerance = report.regime.tolerance if report.regime else 0.0
     changed_nothing = null_effect(data, report, item, method) if claim.forgetting else ""
     planned, unfinished = data.unfinished(report.name, item)
     pending = (f"The `{data.profile}` profile plans {planned} run(s) for this item; "
@@ -378,12 +489,14 @@ def verdict(data: BookData, item_id: str) -> Verdict:
                   f"regime cannot be checked (our outcome would have been: "
                   f"{status_of(counted)}).")
         why = f"not testable: {regime.note}"
-    elif checks and regime.outside(tolerance):
+    elif checks and regime.outside:
         status = NOT_TESTABLE
         distance = ("were trained on far fewer images than the paper's"
                     if math.isinf(regime.gap) else
+                    f"lie {regime.gap:.1f} points outside the band the paper's own settings "
+                    f"and seeds span" if report.regime.gaps else
                     f"are {regime.gap:.1f} points from the paper's, beyond the "
-                    f"{tolerance:g}-point tolerance")
+                    f"{regime.tolerance:g}-point tolerance")
         detail = (f"Our reference models {distance}, so this scale cannot test the claim "
                   f"(our outcome would have been: {status_of(counted)}).")
         why = f"outside the regime: {regime.pair}"
