@@ -443,6 +443,7 @@ def test_a_toy_paper_needs_only_its_own_files(tmp_path, monkeypatch):
                                   ub.report.SettingCheck("all", bool((f["mean"] > 50).all()),
                                                          50.0)])),))
     monkeypatch.setitem(core._PAPERS, "toy", toy)
+    monkeypatch.setattr(ub.papers, "_ADDED", ["toy"])
     profile = tmp_path / "toy.yaml"
     profile.write_text(yaml.safe_dump({"name": "toyprofile", "papers": {"toy": {
         "seeds": [0], "architectures": {"rn": {"name": "smallcnn", "kwargs": {"width": 4,
@@ -541,3 +542,15 @@ def test_a_profiles_description_reaches_the_book_as_text(tmp_path):
     data = BookData.load(out)
     assert data.meta["description"] == "&lt;script&gt;alert(42)&lt;/script&gt; &amp; more"
     assert "<script>" not in data.caption("lfssd", ub.report.find_item("LFSSD-T4")[1])
+
+
+def test_the_list_of_papers_lies_below_the_profiles_the_runner_and_the_report():
+    """Issue 36.1: the profiles and the runner know the papers without importing the report
+    layer (which imports the runner), and the report registers the same papers."""
+    import subprocess
+    import sys
+    code = ("import sys, unlearnbook.runner, unlearnbook.profiles as p; "
+            "print(','.join(p.papers()), 'unlearnbook.report' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [",".join(sorted(ub.report.papers())), "False"]

@@ -7,8 +7,8 @@ import importlib
 from ._checks import UnlearnbookError
 
 __version__ = "0.1.0"
-_SUBMODULES = ("cost", "data", "methods", "metrics", "models", "pipeline", "plots", "profiles",
-               "report", "runner", "teaching", "train")
+_SUBMODULES = ("cost", "data", "methods", "metrics", "models", "papers", "pipeline", "plots",
+               "profiles", "report", "runner", "teaching", "train")
 __all__ = [*_SUBMODULES, "UnlearnbookError", "__version__"]
 
 

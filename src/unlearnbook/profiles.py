@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from ._checks import UnlearnbookError, check_choice, check_int, check_safe_name
+from .papers import names
 
 BUILTIN = ("smoke", "cpu", "paper")
 SEED_AXES = ("train", "split", "unlearn", "oracle")
@@ -67,9 +68,8 @@ class Run:
 
 
 def papers() -> list[str]:
-    """The papers this package reports on (one report module each)."""
-    from .report import papers as reported_papers
-    return reported_papers()
+    """The papers this package reports on (one report module each, :mod:`unlearnbook.papers`)."""
+    return names()
 
 
 def load(profile: str | os.PathLike) -> dict:
@@ -297,8 +297,9 @@ def merge(base: dict, override: dict) -> dict:
 
 
 def papers_in(profile: dict) -> list[str]:
-    """The papers a profile has a section for, in the order of :func:`papers`."""
-    return [p for p in papers() if p in profile.get("papers", {})]
+    """The papers a profile has a section for, in the profile's order."""
+    known = papers()
+    return [p for p in profile.get("papers", {}) if p in known]
 
 
 def check_architecture(arch: dict, where: str) -> None:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from .._checks import UnlearnbookError, check_choice
 from ..io import atomic_write, write_text
+from ..papers import add as add_paper
 from ..runner import RECORD, finished, run_dir, stale
 
 KEYS = ["paper", "profile", "group", "target", "dataset", "scenario", "arch_key", "arch",
@@ -220,6 +221,7 @@ def register_paper(report: PaperReport) -> PaperReport:
     """Add a paper to the book (its module calls this once, at import)."""
     if report.name in _PAPERS and _PAPERS[report.name] is not report:
         raise ValueError(f"paper {report.name!r} registered twice")
+    add_paper(report.name)
     _PAPERS[report.name] = report
     for name in sorted(_PAPERS, key=lambda n: (_PAPERS[n].position, n)):  # keep book order
         _PAPERS[name] = _PAPERS.pop(name)
