@@ -172,18 +172,37 @@ def test_a_composite_claim_can_hold_in_part():
 
 
 def test_keeping_the_swapped_labels_ranks_last_at_resolving_confusion():
-    """``forget_err`` is measured against the swapped labels, so a model that keeps the
-    confusion scores 0 there; against the oracle's forget error it must rank last."""
-    errors = {"retrain": (1.0, 87.5, 10.0), "sure": (1.0, 80.0, 10.0),
-              "l1sparse": (1.0, 85.0, 10.0), "keeps_swaps": (0.5, 0.0, 9.5)}
-    frame = pd.DataFrame([{"target": "confusion", "label": label, "metric": metric,
-                           "mean": value, "std": 0.0}
-                          for label, values in errors.items()
-                          for metric, value in zip(("retain_err", "forget_err", "test_err"),
-                                                   values)])
-    check, = resolves_confusion(frame)
+    """Issue 36.6: one rule on both sides. ``forget_err`` is against D_f's true labels (the
+    paper's), so a model that keeps the confusion scores 100 there and ranks last; a setting
+    whose original never learnt the swaps (forget error 10 or less) is not tested."""
+    errors = {"original": (0.5, 95.0, 9.5), "retrain": (1.0, 12.5, 10.0),
+              "sure": (1.0, 20.0, 10.0), "l1sparse": (1.0, 15.0, 10.0),
+              "keeps_swaps": (0.5, 100.0, 9.5)}
+
+    def frame(errors):
+        return pd.DataFrame([{"target": "confusion", "label": label, "metric": metric,
+                              "mean": value, "std": 0.0}
+                             for label, values in errors.items()
+                             for metric, value in zip(("retain_err", "forget_err", "test_err"),
+                                                      values)])
+    check, = resolves_confusion(frame(errors))
     order = [part.split(" ")[0] for part in check.detail.split(": ", 1)[1].split(", ")]
     assert order[-1] == "keeps_swaps" and check.holds
+    assert resolves_confusion(frame({**errors, "original": (0.5, 8.0, 9.5)})) == []
+
+
+def test_the_confusion_forget_error_is_against_the_true_labels():
+    """A model that predicts D_f's swapped (training) labels has forget error 100; one that
+    predicts the true labels, 0; half of each, 50."""
+    import torch
+
+    from unlearnbook.metrics.suites import confusion_forget_error
+    swapped = torch.tensor([0, 1, 1, 0])
+    true = 1 - swapped
+    for predicted, error in ((swapped, 100.0), (true, 0.0),
+                             (torch.tensor([1, 0, 1, 0]), 50.0)):
+        logits = torch.nn.functional.one_hot(predicted, 10).float()
+        assert confusion_forget_error(logits, swapped, (0, 1)) == error
 
 
 def test_settings_the_paper_does_not_support_are_not_counted_against_us():
