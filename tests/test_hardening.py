@@ -641,3 +641,23 @@ def test_the_provenance_names_the_thread_count(tmp_path):
         "seeds": {}, "grid": {}}}}
     text = ub.report.BookData(pd.DataFrame(), meta, tmp_path).provenance("lfssd")
     assert f"hardware {line}" in text
+
+
+def test_a_stray_failed_notebook_stays_out_of_the_book(tmp_path):
+    """Issue 37.7: an executed notebook a failed run left under ``results/<profile>/.logs`` is
+    no page of the book: the book's Sphinx configuration (as Jupyter Book builds it from
+    _config.yml) excludes it from the documents Sphinx reads, and only the table of contents'
+    files are built."""
+    import yaml
+    from jupyter_book.config import yaml_to_sphinx
+    from sphinx.util.matching import get_matching_files
+
+    recursive, config, _ = yaml_to_sphinx(yaml.safe_load((ROOT / "_config.yml").read_text()))
+    config.update(recursive)
+    assert config.get("external_toc_exclude_missing") is True
+    for page in ("results/cpu/.logs/dau/c10-class-rn-s0.failed.ipynb",
+                 "results/smoke/lfssd/class-rn-s0/lfssd.ipynb", "book/intro.md"):
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / page).write_text("{}")
+    found = set(get_matching_files(tmp_path, exclude_patterns=config["exclude_patterns"]))
+    assert found == {"book/intro.md"}, found
