@@ -37,7 +37,8 @@ def main() -> None:
             table = teaching.grade(assignment.solution, assignment.autograder)
             seconds = time.perf_counter() - start
             row = table.iloc[0]
-            print(f"{assignment.name:<10} {seconds:8.1f} {row['total']:>5g}/{row['possible']:<4g}")
+            print(f"{assignment.name:<10} {seconds:8.1f} {row['total']:>5g}/"
+                  f"{row['possible'] - row['by_hand']:<4g}")
 
 
 if __name__ == "__main__":

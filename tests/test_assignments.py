@@ -2,8 +2,11 @@
 book's pipeline. Building and grading run Otter as a teacher would, on digits."""
 import copy
 import json
+import os
+import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -30,14 +33,18 @@ def built_assignment(tmp_path_factory):
     no test run), shared by every test that grades it, across xdist workers (a file lock)."""
     from filelock import FileLock
 
-    root = tmp_path_factory.getbasetemp().parent / "assignments"
+    base = tmp_path_factory.getbasetemp()  # under xdist, a worker's folder in the session's
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "assignments"
     root.mkdir(exist_ok=True)
 
     def build(name: str) -> teaching.Built:
         folder = root / name
         with FileLock(str(root / f"{name}.lock")):
             if not (folder / "done").exists():
-                teaching.build(ROOT / "assignments", folder / "dist", [name], run_tests=False)
+                with warnings.catch_warnings():  # the shipped requirements' OWNER placeholder
+                    warnings.simplefilter("ignore")
+                    teaching.build(ROOT / "assignments", folder / "dist", [name],
+                                   run_tests=False)
                 (folder / "done").write_text("")
         zips = sorted((folder / "dist" / name / "autograder").glob(f"{name}-autograder_*.zip"))
         target = folder / "dist" / name
@@ -110,71 +117,45 @@ def test_dampen_part_reports_what_it_changed(digits_class_task, digits_original)
     assert report["selected"].iloc[1:].sum() == 0
 
 
-def _scores(result: dict) -> dict[str, tuple[float, float]]:
-    return {t["name"]: (t["score"], t["max_score"]) for t in result["tests"] if "score" in t}
-
-
-def _grade_up_to_q2(built: teaching.Built, notebook: dict, tmp_path: Path) -> dict:
-    """Grade a changed solution notebook up to q2's check (the end-to-end run after it is not
-    what these tests are about; the grader scores the later questions 0)."""
-    last = max(i for i, c in enumerate(notebook["cells"]) if 'grader.check("q2")' in
-               "".join(c["source"]))
-    notebook = {**notebook, "cells": notebook["cells"][:last + 1]}
-    path = tmp_path / "changed" / f"{built.name}.ipynb"
-    path.parent.mkdir()
-    path.write_text(json.dumps(notebook))
-    return _otter_run(built, path, tmp_path)
-
-
-def _otter_run(built: teaching.Built, notebook: Path, tmp_path: Path) -> dict:
-    out = tmp_path / f"graded-{notebook.stem}-{len(list(tmp_path.iterdir()))}"
-    out.mkdir()
-    teaching._run([*teaching.otter_command(), "run", "--no-logo", "-a", str(built.autograder),
-                   "-o", str(out), str(notebook)])
-    return json.loads((out / "results.json").read_text())
+#: the assignment whose solution is also graded through Otter, end to end (every solution's full
+#: marks are checked in process, faster, by test_every_solution_scores_full_marks)
+OTTER_SOLUTION = "adaprob"
 
 
 @needs_otter
 @pytest.mark.parametrize("name", teaching.ASSIGNMENTS)
 def test_assignment_builds_and_grades(name, tmp_path, built_assignment):
-    """Otter Assign builds the student notebook and the autograder; the reference solution
-    scores full marks on every autograded question; the untouched student notebook scores zero
-    on each of them without crashing the grader; the student notebook holds no solution and no
-    hidden test."""
+    """Otter Assign builds the student notebook and the autograder; through Otter Run, the
+    untouched student notebook scores zero on each autograded question without crashing the
+    grader (and one assignment's reference solution scores full marks); the student notebook
+    holds no solution and no hidden test."""
     built = built_assignment(name)
     student_text = built.student.read_text()
     assert "BEGIN SOLUTION" not in student_text and "hidden: true" not in student_text
-    table = teaching.grade([built.solution, built.student], built.autograder.parent,
-                           tmp_path / "grades.csv")
+    notebooks = [built.student] + ([built.solution] if name == OTTER_SOLUTION else [])
+    table = teaching.grade(notebooks, built.autograder.parent, tmp_path / "grades.csv")
     questions = [c for c in table.columns if c.startswith("q")]
     assert len(questions) >= 3
-    solution, student = table.iloc[0], table.iloc[1]
-    assert solution["total"] == solution["possible"] > 0, table.to_string()
+    for _, row in table.iterrows():
+        assert row["by_hand"] == 2 and not row["error"], table.to_string()
+    student = table.iloc[0]
     assert all(student[q] == 0 for q in questions), table.to_string()
+    if name == OTTER_SOLUTION:
+        solution = table.iloc[1]
+        assert solution["total"] == solution["possible"] - solution["by_hand"] > 0, \
+            table.to_string()
     assert (tmp_path / "grades.csv").exists()
 
 
-@needs_otter
-def test_a_wrong_gradient_reversal_passes_public_tests_and_fails_hidden_ones(tmp_path,
-                                                                           built_assignment):
-    """The bug a public test cannot see: a gradient-reversal layer that does not flip the sign
-    is the identity on the forward pass, so q1's and q2's public tests (values) pass; the hidden
-    tests (gradients) fail it."""
-    built = built_assignment("sure")
-    notebook = json.loads(built.solution.read_text())
-    flipped = 0
-    for cell in notebook["cells"]:
-        source = "".join(cell["source"])
-        if "return -ctx.coefficient * grad, None" in source:
-            cell["source"] = source.replace("return -ctx.coefficient", "return ctx.coefficient")
-            flipped += 1
-    assert flipped == 1
-    result = _grade_up_to_q2(built, notebook, tmp_path)
-    scores = _scores(result)
-    public = next(t for t in result["tests"] if t["name"] == "Public Tests")["output"]
-    for question in ("q1", "q2"):
-        assert f"{question} results: All test cases passed!" in public, public
-        assert scores[question][0] < scores[question][1], scores
+@pytest.mark.parametrize("name", teaching.ASSIGNMENTS)
+def test_every_solution_scores_full_marks(name, solution_scores):
+    """The reference solution scores full marks on every autograded question, end-to-end
+    question included (graded in process: the notebook's own cells and test cases, Otter's
+    point resolution)."""
+    last = [q for q, role, *_ in _instructor(name) if role == "test"][-1]
+    scores = solution_scores(name, last)
+    assert len(scores) >= 3 and all(got == possible > 0 for got, possible in scores.values()), \
+        scores
 
 
 def test_assign_and_grade_refuse_bad_input(tmp_path):
@@ -219,29 +200,224 @@ def test_a_call_into_the_package_is_caught_however_it_is_reached():
     assert teaching.assert_own_code(own, z, z, 0.1) is not None
 
 
-@needs_otter
-def test_a_submission_that_calls_the_package_loses_its_points(tmp_path, built_assignment):
-    """Issue 39.1: an LFSSD submission whose q1 and q2 call the package's own functions passes
-    every comparison with the package, and still loses points on both questions."""
-    built = built_assignment("lfssd")
-    notebook = json.loads(built.solution.read_text())
-    replaced = 0
-    for cell in notebook["cells"]:
+# --- wrong solutions, graded in process ---------------------------------------------------------
+# Otter runs a whole notebook per submission (a minute each); these tests run the instructor
+# notebook's own cells in this process instead: its setup, each question's solution (or a wrong
+# one in its place) and that question's test cases, scored with Otter's own point resolution.
+# The Otter end-to-end path is test_assignment_builds_and_grades above.
+
+def _instructor(name: str) -> list[tuple[str | None, str, str, dict]]:
+    """The instructor notebook's code cells as (question, role, source, config): role "setup",
+    "solution" or "test"; a test's config is its TEST CONFIG block, a question's its BEGIN
+    QUESTION block (under the role "question", source empty)."""
+    import yaml
+
+    cells, question, role = [], None, "setup"
+    for cell in json.loads((ROOT / "assignments" / f"{name}.ipynb").read_text())["cells"]:
         source = "".join(cell["source"])
-        if source.startswith("def loss_free_importance("):
-            cell["source"] = (
-                "def loss_free_importance(model, dataset, batch_size=64):\n"
-                "    return ub.methods.dampening.importance(model, dataset, "
-                "ub.methods.dampening.output_sq_norm, 'abs', 'batch_mean', batch_size)\n")
-            replaced += 1
-        elif "def dampen(" in source and source.startswith("@torch.no_grad()"):
-            cell["source"] = (
-                "def dampen(model, forget_importance, full_importance, alpha, lam):\n"
-                "    report = ub.methods.dampening.dampen(model, forget_importance, "
-                "full_importance, alpha=alpha, lam=lam)\n"
-                "    return int(report['selected'].sum())\n")
-            replaced += 1
-    assert replaced == 2
-    scores = _scores(_grade_up_to_q2(built, notebook, tmp_path))
-    for question in ("q1", "q2"):
-        assert scores[question][0] < scores[question][1], scores
+        if cell["cell_type"] == "raw":
+            marker = source.splitlines()[0] if source else ""
+            if marker == "# BEGIN QUESTION":
+                config = yaml.safe_load(source.split("\n", 1)[1])
+                question = config["name"]
+                cells.append((question, "question", "", config))
+            elif marker == "# END QUESTION":
+                question = None
+            role = {"# BEGIN SOLUTION": "solution", "# BEGIN TESTS": "test"}.get(marker, "setup")
+        elif cell["cell_type"] == "code":
+            config = {}
+            if "# BEGIN TEST CONFIG" in source:
+                config = yaml.safe_load(source.split("# BEGIN TEST CONFIG")[1]
+                                        .split('"""')[0])
+            cells.append((question, role, source, config))
+    return cells
+
+
+def _grade_in_process(name: str, upto: str, wrong: dict | None = None
+                      ) -> dict[str, tuple[float, float]]:
+    """(score, possible) per autograded question up to ``upto``, with ``wrong[q]`` (a function
+    of the solution's source) run in place of question q's solution."""
+    from otter.test_files.abstract_test import TestFile
+
+    wrong, namespace, scores, tests, points = wrong or {}, {}, {}, {}, {}
+    cells = _instructor(name)
+    last = max(i for i, (q, *_) in enumerate(cells) if q == upto)
+    registered = set(ub.methods.registry._METHODS)
+    try:
+        _run_cells(cells[:last + 1], wrong, namespace, tests, points)
+    finally:  # the end-to-end questions register the student's method: no other test sees it
+        for added in set(ub.methods.registry._METHODS) - registered:
+            ub.methods.registry._METHODS.pop(added)
+    for question, cases in tests.items():
+        resolved = TestFile.resolve_test_file_points(points[question], [c for c, _ in cases])
+        scores[question] = (sum(c.points for c, (_, ok) in zip(resolved, cases) if ok),
+                            sum(c.points for c in resolved))
+    return scores
+
+
+def _run_cells(cells: list, wrong: dict, namespace: dict, tests: dict, points: dict) -> None:
+    """Run the notebook's cells in ``namespace``: setup and solutions (``wrong[q]`` in place of
+    question q's), and each test case, recording (case, passed) per question in ``tests`` and
+    each question's points config in ``points``."""
+    from otter.test_files.abstract_test import TestCase
+
+    for question, role, source, config in cells:
+        if role == "question":
+            points[question] = config.get("points")
+        elif role == "test":
+            try:
+                exec(compile(source, f"{question}-test", "exec"), namespace)
+                passed = True
+            except Exception:  # any failure of a test case scores it 0, as Otter does
+                passed = False
+            tests.setdefault(question, []).append(
+                (TestCase("", source, bool(config.get("hidden")), config.get("points"),
+                          None, None), passed))
+        else:
+            if role == "solution" and question in wrong:
+                source = wrong[question](source)
+            exec(compile(source, f"{question or 'setup'}-{role}", "exec"), namespace)
+
+
+def _swap(old: str, new: str):
+    """A wrong solution: the solution's source with ``old`` replaced by ``new``."""
+    def edit(source: str) -> str:
+        assert old in source, old
+        return source.replace(old, new)
+    return edit
+
+
+def _call_package(call: str):
+    """A submission that returns the package's own answer: the solution's signature, then
+    ``return <call>``."""
+    def edit(source: str) -> str:
+        signature = source.split("# BEGIN SOLUTION")[0].rstrip(" ")
+        return f"{signature}    return {call}\n"
+    return edit
+
+
+#: (assignment, question, what is wrong, the wrong solution): at least two of our own making per
+#: assignment and one that calls the package, each of which must score below the solution. Edge
+#: cases (ties, a cap that rarely binds) lose their own test's points; every other wrong formula
+#: keeps at most half of the question's (:data:`EDGE_CASES`).
+WRONG = [
+    ("lfssd", "q1", "abs after averaging", _swap("totals[name] += p.grad.abs()",
+                                                 "totals[name] += p.grad")),
+    ("lfssd", "q1", "a sample-weighted mean of batches",
+     _swap("count += 1", "count += len(x) / 32")),
+    ("lfssd", "q1", "calls the package", _call_package(
+        "ub.methods.dampening.importance(model, dataset, ub.methods.dampening.output_sq_norm, "
+        "'abs', 'batch_mean', batch_size)")),
+    ("lfssd", "q2", ">= for >", _swap("imp_f > alpha * imp_d", "imp_f >= alpha * imp_d")),
+    ("lfssd", "q2", "beta not capped at 1", _swap(
+        "torch.clamp(lam * imp_d[selected] / imp_f[selected], max=1.0)",
+        "lam * imp_d[selected] / imp_f[selected]")),
+    ("dau", "q1", "sensitivity summed over the noise draws",
+     _swap("norm(dim=2).mean(dim=0)", "norm(dim=2).sum(dim=0)")),
+    ("dau", "q2", "non-members scored as members",
+     _swap("logsigmoid(-logits[len(members):])", "logsigmoid(logits[len(members):])")),
+    ("dau", "q3", "no normalisation of the cross-correlation",
+     _swap("c = zf.T @ zv / (zf.norm(dim=0)[:, None] * zv.norm(dim=0)[None, :]).clamp_min(1e-12)",
+           "c = zf.T @ zv")),
+    ("dau", "q3", "calls the package",
+     _call_package("ub.methods.dau.barlow_twins(z_forget, z_val, lam)")),
+    ("sure", "q1", "no sign flip", _swap("return -ctx.coefficient * grad, None",
+                                         "return ctx.coefficient * grad, None")),
+    ("sure", "q2", "three feature passes", _swap(
+        "features = model.features(torch.cat([x_r, x_f, x_v]))\n"
+        "    h_r, h_f, h_v = torch.split(features, [len(x_r), len(x_f), len(x_v)])",
+        "h_r, h_f, h_v = model.features(x_r), model.features(x_f), model.features(x_v)")),
+    ("sure", "q2", "no validation term", _swap(
+        "bce(d_f, torch.ones_like(d_f)) + bce(d_v, torch.zeros_like(d_v))",
+        "bce(d_f, torch.ones_like(d_f))")),
+    ("sure", "q2", "calls the package", _call_package(
+        "ub.methods.sure.sure_loss(model, domain, x_r, y_r, x_f, x_v, retain_weight, "
+        "domain_weight)")),
+    ("adaprob", "q1", "a wrong uniform value", _swap("1.0 / original.shape[1]", "0.5")),
+    ("adaprob", "q2", "the row weights left out",
+     _swap("(1.0 / weights.double())[:, None]", "torch.ones_like(weights.double())[:, None]")),
+    ("adaprob", "q3", "cross-entropy for KL", _swap(
+        "(targets * (torch.log(targets.clamp_min(1e-12)) - log_p)).sum(dim=1)",
+        "(targets * -log_p).sum(dim=1)")),
+    ("adaprob", "q3", "calls the package",
+     _call_package("ub.methods.adaprob.soft_kl(logits, targets)")),
+]
+
+
+EDGE_CASES = {">= for >", "beta not capped at 1"}
+
+
+@pytest.fixture(scope="session")
+def solution_scores():
+    """The instructor solutions' scores, graded in process once per assignment."""
+    found: dict[tuple[str, str], dict] = {}
+
+    def scores(name: str, upto: str) -> dict:
+        if (name, upto) not in found:
+            found[(name, upto)] = _grade_in_process(name, upto)
+        return found[(name, upto)]
+    return scores
+
+
+@pytest.mark.parametrize("name, question, what, wrong", WRONG,
+                         ids=[f"{n}-{q}-{w}" for n, q, w, _ in WRONG])
+def test_a_wrong_solution_scores_below_the_solution(name, question, what, wrong,
+                                                    solution_scores):
+    """Issue 39: each wrong solution loses points on its question (the hidden tests catch what
+    the public ones cannot), while the solution scores full marks; public tests carry half a
+    point each, so a wrong core formula keeps little."""
+    solution = solution_scores(name, question)[question]
+    assert solution[0] == solution[1] > 0, solution
+    score = _grade_in_process(name, question, {question: wrong})[question]
+    assert score[0] < solution[0], (what, score)
+    assert score[0] <= solution[1] / 2 or what in EDGE_CASES, (what, score)
+
+
+# --- the grader ---------------------------------------------------------------------------------
+
+def test_written_answers_are_read_between_otters_markers(tmp_path):
+    """Issue 39.6: the written question's answer cells (Otter's answer-cell tag between its
+    question markers) are what a teacher grades by hand; the instructor notebook gives their
+    points."""
+    answer = {"cell_type": "markdown", "metadata": {"tags": ["otter_answer_cell"]},
+              "source": "It holds, but one seed cannot tell."}
+    notebook = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "<!-- BEGIN QUESTION -->\n\nQ4"},
+        answer,
+        {"cell_type": "markdown", "metadata": {}, "source": "<!-- END QUESTION -->\n"}]}
+    assert teaching.written_answers(notebook) == ["It holds, but one seed cannot tell."]
+    assert teaching.written_answers({"cells": [answer]}) == []  # outside a question: not one
+    assert "OWNER" in teaching.requirements_problem(ROOT / "assignments")  # the shipped file
+    (tmp_path / "requirements.txt").write_text("unlearnbook @ git+https://example.org/me/ub\n")
+    assert teaching.requirements_problem(tmp_path) == ""
+    for name in teaching.ASSIGNMENTS:
+        written = teaching.written_questions(ROOT / "assignments" / f"{name}.ipynb")
+        assert [q["points"] for q in written] == [2], (name, written)
+
+
+@needs_otter
+def test_one_bad_submission_never_stops_the_batch(tmp_path, built_assignment):
+    """Issue 39.7: a damaged notebook and one that never ends each get a row with the reason,
+    the batch goes on, the earlier grades file is replaced from the start, and each
+    submission's written answers land beside the table with their points counted in
+    ``possible``."""
+    import nbformat
+
+    built = built_assignment("lfssd")
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    (folder / "damaged.ipynb").write_text("{ not a notebook")
+    endless = nbformat.read(built.student, as_version=4)  # a student's loop that never ends
+    endless.cells.insert(2, nbformat.v4.new_code_cell("while True:\n    pass"))
+    nbformat.write(endless, folder / "endless.ipynb")
+    out = tmp_path / "grades-lfssd.csv"
+    out.write_text("submission,total\nlast-years.ipynb,12\n")
+    table = teaching.grade(folder, built.autograder.parent, out, time_limit=20)
+    assert list(table["submission"]) == ["damaged.ipynb", "endless.ipynb"]
+    assert table["error"].str.len().gt(0).all(), table.to_string()
+    assert "time limit" in table.set_index("submission").loc["endless.ipynb", "error"]
+    assert "last-years" not in out.read_text() and len(pd.read_csv(out)) == 2
+    written = (tmp_path / "grades-lfssd-written" / "endless.md").read_text()
+    assert "q4 (2 points)" in written and "_Type your answer here" in written
+    assert "(no answer found)" in (tmp_path / "grades-lfssd-written" / "damaged.md").read_text()
+    assert set(table["by_hand"]) == {2}

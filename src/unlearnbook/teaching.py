@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -16,6 +17,7 @@ from typing import Sequence
 import pandas as pd
 
 from ._checks import UnlearnbookError, check_choice
+from .io import write_text
 from .runner import remove_inside
 
 #: One assignment per paper, in the book's order; ``assignments/<name>.ipynb`` is its instructor
@@ -77,13 +79,19 @@ def otter_command() -> list[str]:
     return [found]
 
 
-def _run(command: list[str], cwd: Path | None = None) -> str:
+def _run(command: list[str], cwd: Path | None = None, time_limit: float | None = None) -> str:
     """Run an otter command (an argument list: nothing goes through a shell); its output, or
-    one error naming the command and the end of what it printed."""
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "UNLEARNBOOK_PROGRESS": "0"})
+    one error naming the command and the end of what it printed (or that it ran past
+    ``time_limit`` seconds, when it was stopped)."""
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                              env={**os.environ, "UNLEARNBOOK_PROGRESS": "0"},
+                              timeout=time_limit)
+    except subprocess.TimeoutExpired:
+        raise UnlearnbookError(f"{' '.join(command[1:3])} ran past its time limit of "
+                               f"{time_limit:g} s and was stopped") from None
     if done.returncode:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:]) or "no output"
         raise UnlearnbookError(f"{' '.join(command[1:3])} failed ({done.returncode}):\n{tail}")
     return done.stdout
 
@@ -112,9 +120,58 @@ def build(source: str | os.PathLike = "assignments", out: str | os.PathLike = "a
         _run([*otter_command(), "assign", *flags, notebook.name, str(target.resolve())],
              cwd=source)
         zips = sorted((target / "autograder").glob(f"{name}-autograder_*.zip"))
+        write_text(target / "autograder" / WRITTEN, json.dumps(written_questions(notebook),
+                                                                indent=1))
         built.append(Built(name, target / "student" / f"{name}.ipynb",
                            target / "autograder" / f"{name}.ipynb", zips[-1]))
+    problem = requirements_problem(source)
+    if problem:
+        warnings.warn(problem, stacklevel=2)
     return built
+
+
+def requirements_problem(source: str | os.PathLike) -> str:
+    """Why the autograder's ``requirements.txt`` in ``source`` cannot install unlearnbook on
+    Gradescope ("" when it can, as far as this can tell): the placeholder OWNER still there."""
+    requirements = Path(source) / "requirements.txt"
+    if requirements.is_file() and "/OWNER/" in requirements.read_text():
+        return (f"{requirements} still names the placeholder OWNER: Gradescope's image cannot "
+                "install unlearnbook from it; point it at your fork or a wheel first")
+    return ""
+
+
+#: the file beside an autograder zip that lists the questions graded by hand
+WRITTEN = "written.json"
+
+
+def written_questions(instructor: str | os.PathLike) -> list[dict]:
+    """The instructor notebook's written (manual) questions, in order: name and points."""
+    import yaml
+
+    found = []
+    for cell in json.loads(Path(instructor).read_text())["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "raw" and source.startswith("# BEGIN QUESTION"):
+            config = yaml.safe_load(source.split("\n", 1)[1]) or {}
+            if config.get("manual"):
+                found.append({"name": config["name"], "points": config.get("points", 0)})
+    return found
+
+
+def written_answers(submission: dict) -> list[str]:
+    """A student notebook's answers to its written questions, in order: the text of the answer
+    cells between Otter's ``<!-- BEGIN QUESTION -->`` and ``<!-- END QUESTION -->`` markers."""
+    answers, inside = [], None
+    for cell in submission.get("cells", []):
+        source = "".join(cell.get("source", ""))
+        if "<!-- BEGIN QUESTION -->" in source:
+            inside = []
+        elif "<!-- END QUESTION -->" in source and inside is not None:
+            answers.append("\n\n".join(inside).strip())
+            inside = None
+        elif inside is not None and "otter_answer_cell" in cell.get("metadata", {}).get("tags", []):
+            inside.append(source)
+    return answers
 
 
 def autograder_zip(path: str | os.PathLike) -> Path:
@@ -130,11 +187,16 @@ def autograder_zip(path: str | os.PathLike) -> Path:
 
 
 def grade(submissions: str | os.PathLike | Sequence[str | os.PathLike],
-          autograder: str | os.PathLike, out: str | os.PathLike | None = None) -> pd.DataFrame:
+          autograder: str | os.PathLike, out: str | os.PathLike | None = None,
+          time_limit: float = 900.0) -> pd.DataFrame:
     """Grade every submitted notebook (a folder of ``.ipynb`` files, or a list of them) with
     ``otter run`` against one assignment's autograder: one row per submission, one column per
-    autograded question, and ``total`` / ``possible``. Written questions are graded by hand
-    (they are not in the table). ``out``: also write the table as CSV."""
+    autograded question, ``by_hand`` (the written questions' points, graded by hand), ``total``
+    (autograded points) and ``possible`` (every point, the written ones included), and
+    ``error`` where Otter could not grade it (a damaged notebook, a run past ``time_limit``
+    seconds): one bad submission never stops the batch. ``out``: the table as CSV, replaced at
+    the start and rewritten after every submission (an earlier table is never read as this
+    one), with each written answer in ``<out stem>-written/<submission>.md``."""
     archive = autograder_zip(autograder)
     if isinstance(submissions, (str, os.PathLike)) and Path(submissions).is_dir():
         notebooks = sorted(Path(submissions).glob("*.ipynb"))
@@ -146,18 +208,49 @@ def grade(submissions: str | os.PathLike | Sequence[str | os.PathLike],
     if not notebooks or missing:
         raise UnlearnbookError(f"no submission to grade (missing: {missing or submissions!r}); "
                                "allowed: a folder of .ipynb files or their paths")
-    rows = []
-    for notebook in notebooks:
-        with tempfile.TemporaryDirectory() as scratch:
-            _run([*otter_command(), "run", "--no-logo", "-a", str(archive), "-o", scratch,
-                  str(notebook)])
-            results = json.loads((Path(scratch) / "results.json").read_text())
-        scored = [t for t in results["tests"] if "score" in t]
-        rows.append({"submission": notebook.name, **{t["name"]: t["score"] for t in scored},
-                     "total": sum(t["score"] for t in scored),
-                     "possible": sum(t["max_score"] for t in scored)})
-    table = pd.DataFrame(rows)
+    listed = archive.parent / WRITTEN
+    written = json.loads(listed.read_text()) if listed.is_file() else []
+    by_hand = sum(q["points"] for q in written)
+    answers_dir = Path(out).with_name(f"{Path(out).stem}-written") if out is not None else None
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
-    return table
+        Path(out).unlink(missing_ok=True)
+    rows = []
+    for notebook in notebooks:
+        row: dict = {"submission": notebook.name}
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                _run([*otter_command(), "run", "--no-logo", "-a", str(archive), "-o", scratch,
+                      str(notebook)], time_limit=time_limit)
+                results = json.loads((Path(scratch) / "results.json").read_text())
+            scored = [t for t in results["tests"] if "score" in t]
+            row.update({t["name"]: t["score"] for t in scored},
+                       total=sum(t["score"] for t in scored),
+                       possible=sum(t["max_score"] for t in scored) + by_hand)
+        except (UnlearnbookError, OSError, ValueError, KeyError) as err:
+            row["error"] = str(err).splitlines()[0]
+        row["by_hand"] = by_hand
+        rows.append(row)
+        if answers_dir is not None and written:
+            _write_answers(notebook, written, answers_dir)
+        if out is not None:
+            write_text(out, pd.DataFrame(rows).to_csv(index=False))
+    table = pd.DataFrame(rows)
+    if "error" not in table:
+        table["error"] = ""
+    return table.fillna({"error": ""})
+
+
+def _write_answers(notebook: Path, written: list[dict], folder: Path) -> None:
+    """One Markdown file per submission with its written answers, each under its question's
+    name and points (empty where the notebook cannot be read or holds no answer)."""
+    try:
+        answers = written_answers(json.loads(notebook.read_text()))
+    except (OSError, ValueError):
+        answers = []
+    parts = [f"# {notebook.name}: written answers, to grade by hand\n"]
+    for index, question in enumerate(written):
+        answer = answers[index] if index < len(answers) else "(no answer found)"
+        parts.append(f"## {question['name']} ({question['points']} points)\n\n{answer}\n")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / f"{notebook.stem}.md", "\n".join(parts))
