@@ -421,3 +421,26 @@ def test_one_bad_submission_never_stops_the_batch(tmp_path, built_assignment):
     assert "q4 (2 points)" in written and "_Type your answer here" in written
     assert "(no answer found)" in (tmp_path / "grades-lfssd-written" / "damaged.md").read_text()
     assert set(table["by_hand"]) == {2}
+
+
+def test_doing_nothing_loses_sures_end_to_end_points():
+    """Issue 39.4: SURE's q3 paid for doing nothing (the original is always as close to the
+    oracle as itself); its hidden test now asks that the method changed the model, keeping the
+    retain accuracy within 5 points. A method returning the original fails it; a real move
+    passes."""
+    test = next(source for question, role, source, config in _instructor("sure")
+                if question == "q3" and role == "test" and "changed" in source)
+    original = ub.models.build("smallcnn", 10, 1, seed=0)
+    moved = copy.deepcopy(original)
+    with torch.no_grad():
+        next(moved.parameters()).add_(0.01)
+    table = pd.DataFrame({"RA": [90.0, 89.0]}, index=["original", "student_sure"])
+    for student, passes in ((original, False), (moved, True)):
+        namespace = {"ub": ub, "table": table,
+                     "models": {"original": original, "student_sure": student}}
+        try:
+            exec(test, namespace)
+            passed = True
+        except AssertionError:
+            passed = False
+        assert passed is passes
