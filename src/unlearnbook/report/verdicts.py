@@ -326,7 +326,7 @@ def null_effect(data: "BookData", report: PaperReport, item: Item, method: str) 
     ours = data.ours(report.name, item, all_metrics=True)
     keys = [c for c in item.rows if c in ours]
     sentences = []
-    for setting, part in (ours.groupby(keys, sort=False, dropna=False) if keys else [((), ours)]):
+    for setting, part in _settings(ours, keys):
         values = part.set_index(["label", "metric"])
         moved, compared = False, []
         for metric in regime.forget_metrics:
@@ -345,8 +345,7 @@ def null_effect(data: "BookData", report: PaperReport, item: Item, method: str) 
             moved |= (abs(float(mine["mean"]) - float(base["mean"])) > noise(mine)
                       or abs(float(mine["mean"]) - float(target["mean"])) <= noise(mine))
         if compared and not moved:
-            name = " · ".join(map(str, setting if isinstance(setting, tuple) else (setting,)))
-            sentences.append(f"{name}: {', '.join(compared)}")
+            sentences.append(f"{_where(setting).strip()}: {', '.join(compared)}")
     if not sentences:
         return ""
     return (f"The method changed nothing here: its forget-side metrics equal the original "
