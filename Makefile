@@ -12,13 +12,16 @@ export UNLEARNBOOK_CACHE ?= $(CURDIR)/.cache
 
 .PHONY: book test grid report assignments grade clean
 
-# pip byte-compiles what it installs on one core; compileall does it on all of them (~30 s less on
-# 2 cores). The .pyc files matter: with PYTHONDONTWRITEBYTECODE set, every notebook run would
-# otherwise recompile torch at import. Like pip, ignore the odd file that does not compile (-).
+# Byte code is written on first import, into one git-ignored folder: only the modules a run
+# imports get compiled (a fraction of the environment; compiling all of it took ~2 min on 2 cores),
+# and once, even where the shell sets PYTHONDONTWRITEBYTECODE (without .pyc every notebook run
+# recompiled torch at import, +9 s per run). Every command below, and what it starts, inherits both.
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX ?= $(CURDIR)/.cache/pycache
+
 $(BIN)/unlearnbook: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-compile -e '.[dev,docs,notebook,teach]'
-	-$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
 	touch $@
 
 grid: $(BIN)/unlearnbook
