@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import browser
 import unlearnbook as ub
 from unlearnbook.report import BookData, prepare_book, table_frame, verdict
 
@@ -276,19 +277,38 @@ def test_verdict_names_failing_settings_and_flags_spread():
     assert "Inside the noise at class · rn · baby · Df" in ub.report.verdicts._summary(shaky)[1]
 
 
-def test_jupyter_book_builds_on_fixture_results(tmp_path):
-    profile, results = _fixture_results(tmp_path)
-    site = tmp_path / "site"
-    site.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / name, site / name)
-    shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("generated"))
-    prepare_book(profile, results, site / "book" / "generated")  # writes every tutorial page
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", str(site)], capture_output=True, text=True,
-                          env=_env(tmp_path), timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    html = site / "_build" / "html"
+@pytest.fixture(scope="session")
+def fixture_book(tmp_path_factory) -> Path:
+    """The book built once per test session on the fixture results, shared by the tests that read
+    it across xdist workers (a file lock); its built site's folder."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()  # under xdist, a worker's folder in the session's
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "fixture-book"
+    folder.mkdir(exist_ok=True)
+    with FileLock(str(folder.with_suffix(".lock"))):
+        site = folder / "site"
+        if not (folder / "built").exists():
+            shutil.rmtree(site, ignore_errors=True)
+            profile, results = _fixture_results(folder)
+            site.mkdir()
+            for name in ("_config.yml", "_toc.yml"):
+                shutil.copy(ROOT / name, site / name)
+            shutil.copytree(ROOT / "book", site / "book",
+                            ignore=shutil.ignore_patterns("generated"))
+            shutil.copytree(ROOT / "_static", site / "_static")  # the book's CSS and JS
+            prepare_book(profile, results, site / "book" / "generated")  # every tutorial page
+            jb = Path(sys.executable).with_name("jupyter-book")
+            proc = subprocess.run([str(jb), "build", str(site)], capture_output=True, text=True,
+                                  env=_env(folder), timeout=600)
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            (folder / "built").write_text("")
+    return site
+
+
+def test_jupyter_book_builds_on_fixture_results(fixture_book):
+    html = fixture_book / "_build" / "html"
+    tmp_path = fixture_book.parent
     for report in map(ub.report.paper_report, ub.report.papers()):
         page = (html / "book" / f"{report.name}.html").read_text()
         assert "Traceback" not in page
@@ -300,6 +320,51 @@ def test_jupyter_book_builds_on_fixture_results(tmp_path):
     assert "lfssd.html#lfssd-t4" in intro and "replicated" in intro
     assert "cdn.jsdelivr" not in page and (html / "_static" / "mathjax" / "tex-chtml.js").exists()
     _check_built_pages(html, tmp_path)
+
+
+def test_figures_carry_their_smallest_text_and_the_verdict_table_its_card_labels():
+    """What the browser test reads without a browser: a chapter figure's smallest text in pixels
+    at its own size, and every cell of the verdict table under its column's name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.set_title("title", fontsize=12)
+    ax.tick_params(labelsize=7.2)
+    fig.canvas.draw()
+    assert ub.report.core.smallest_text_px(fig) == pytest.approx(7.2 * 100 / 72)
+    assert 'data-text-px="10.0"' in ub.report.core.figure_html(fig, "F1")  # saving draws it
+    plt.close(fig)
+    frame = pd.DataFrame({"item": ['<a href="x.html">X-T1</a>'], "why": ["because"]})
+    html = ub.report.html_table(frame, cards=True).data
+    assert 'class="ub-cards"' in html and 'data-label="item" ><a href="x.html">' in html
+    assert 'data-label="why" >because</td>' in html
+
+
+@pytest.mark.skipif(browser.chromium() is None, reason="no Chromium on this machine (Debian: "
+                    "apt install chromium): the pages are not read in a browser")
+def test_chapters_read_in_a_browser_at_desktop_and_phone_widths(fixture_book):
+    """Every chapter of the fixture build, in headless Chromium at 1400 and 390 px: nothing past
+    the content area, no JavaScript error, no chapter-figure text under 9 px as displayed, the
+    verdict table one card per claim on the phone, no page scrolling sideways."""
+    html = fixture_book / "_build" / "html"
+    pages = sorted((html / "book").glob("*.html"))
+    assert {"intro.html", "lfssd.html", "dau.html"} <= {p.name for p in pages}
+    found = browser.problems(html, pages, browser.chromium())
+    assert not found, "\n".join(found)
+    # the probe sees what it must fail on: a figure's text shown at half its size, a page error
+    page = html / "book" / "lfssd.html"
+    text = page.read_text()
+    try:
+        page.write_text(re.sub(r'data-text-px="[\d.]+"', 'data-text-px="1.0"', text).replace(
+            "</body>", "<script>null.fails</script></body>"))
+        broken = browser.problems(html, [page], browser.chromium())
+    finally:
+        page.write_text(text)
+    assert any("figure text too small" in line for line in broken), broken
+    assert any("TypeError" in line for line in broken), broken
 
 
 def _visible_text(page: str) -> str:

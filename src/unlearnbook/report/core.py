@@ -686,11 +686,24 @@ def profile_note(data: BookData) -> str:
     return note
 
 
-def html_table(frame: pd.DataFrame):
-    """A frame whose cells may hold HTML links, as a styled table without an index."""
-    return frame.style.hide(axis="index").set_table_styles(TABLE_STYLES[:2] + [
+def html_table(frame: pd.DataFrame, cards: bool = False):
+    """A frame whose cells may hold HTML links, as a styled table without an index; ``cards``:
+    below 600 px each row shows as a card, every cell under its column's name (the book's
+    ``unlearnbook.css``)."""
+    styler = frame.style.hide(axis="index").set_table_styles(TABLE_STYLES[:2] + [
         {"selector": "td", "props": "white-space: normal; vertical-align: top;"},
         {"selector": "td:first-child", "props": "white-space: nowrap;"}])
+    if not cards:
+        return styler
+    import html
+
+    from IPython.display import HTML
+
+    html_text = styler.set_table_attributes('class="ub-cards"').to_html()
+    labels = [html.escape(str(c), quote=True) for c in frame.columns]
+    column = re.compile(r'<td id="T_\w+_row\d+_col(\d+)" class="data row\d+ col\d+" >')
+    return HTML(column.sub(lambda m: m.group(0)[:-2] + f' data-label="{labels[int(m.group(1))]}" >',
+                            html_text))
 
 
 WIDE = 5  # tables with more metrics than this are shown in two halves
@@ -725,19 +738,36 @@ def method_legend(labels: list[str]) -> str:
             "<a href='glossary.html'>glossary</a>).</small></p>")
 
 
+#: The resolution chapter figures are saved at (pixels per inch).
+FIGURE_DPI = 100
+
+
+def smallest_text_px(fig) -> float:
+    """The height in pixels, at the figure's own size saved at :data:`FIGURE_DPI`, of the smallest
+    visible text of a drawn figure (tick labels get their text when drawn; a browser scales it by
+    the displayed width over the image's own width)."""
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) * FIGURE_DPI / 72 if sizes else float("nan")
+
+
 def figure_html(fig, alt: str) -> str:
     """A figure as an inline PNG whose alt text says what it shows (the figure's title after
-    ``alt``), not where the file lies."""
+    ``alt``), not where the file lies, in a box that opens it full size on a click (the book's
+    ``unlearnbook.js``); ``data-text-px`` is :func:`smallest_text_px`, which the browser test
+    scales to the displayed size."""
     import base64
     import html
     import io
 
     title = fig._suptitle.get_text() if fig._suptitle is not None else ""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
     text = html.escape(f"{alt}. {title}" if title else alt)
-    return (f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}" '
-            f'alt="{text}" style="max-width: 100%">')
+    return (f'<div class="ub-figure"><img src="data:image/png;base64,'
+            f'{base64.b64encode(buffer.getvalue()).decode()}" alt="{text}" '
+            f'data-text-px="{smallest_text_px(fig):.1f}"></div>')
 
 
 def show(data: BookData, item_id: str) -> None:
