@@ -225,6 +225,11 @@ def test_report_renders_lfssd_tables_from_fixture(tmp_path):
     assert list(t7.columns.get_level_values(0)[:2]) == ["Dr", "Dr"]  # ours beside the paper's
     assert data.meta["papers"]["lfssd"]["runs"] == 4
     assert data.meta["papers"]["lfssd"]["seeds"] == {"train": 2, "split": 2, "unlearn": 1}
+    # what a chapter says of its runs comes from the record the verdicts read
+    planned = len(data.meta["planned"]["lfssd"])
+    assert ub.report.scale_note(data, "lfssd").endswith(
+        f"Of the {planned} run(s) the `fixture` profile plans for this paper, 4 have finished in "
+        "this build.")
     caption = data.caption("lfssd", ub.report.find_item("LFSSD-T4")[1])
     assert "profile `fixture`" in caption and "train seed (2)" in caption
     assert data.caption("lfssd", ub.report.find_item("LFSSD-T5")[1]) == (

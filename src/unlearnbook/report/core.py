@@ -666,10 +666,24 @@ SCALE_NOTES = {
 }
 
 
-def scale_note(data: BookData) -> str:
-    """One sentence on what this build's rows are (:data:`SCALE_NOTES`)."""
-    return SCALE_NOTES.get(data.profile, f"In this build the rows come from the "
+def scale_note(data: BookData, paper: str | None = None) -> str:
+    """One sentence on what this build's rows are (:data:`SCALE_NOTES`), and, for ``paper``, one
+    on its runs: how many of those the profile plans have finished, how many are left out as
+    stale, how many have not run (from the build's ``meta.json``: the same record the verdicts
+    read, so a chapter and the intro cannot disagree)."""
+    note = SCALE_NOTES.get(data.profile, f"In this build the rows come from the "
                                          f"`{data.profile}` profile.")
+    if paper is None:
+        return note
+    planned = data.meta.get("planned", {}).get(paper, [])
+    finished = sum(run["finished"] for run in planned)
+    stale = sum(entry.startswith(f"{paper}/") for entry in data.meta.get("stale") or [])
+    note += (f" Of the {len(planned)} run(s) the `{data.profile}` profile plans for this paper, "
+             f"{finished} have finished in this build")
+    if stale:
+        note += (f"; {stale} ran under earlier parameters or code and are left out as stale "
+                 "(the grid redoes them)")
+    return note + "."
 
 
 def profile_note(data: BookData) -> str:
