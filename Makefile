@@ -10,7 +10,7 @@ PAPER   ?= all
 # cpu) and never start hours of training: run `make grid PROFILE=cpu PAPER=sure` for that.
 export UNLEARNBOOK_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: book test grid report assignments grade clean
+.PHONY: book test test-all grid report assignments grade clean
 
 # Byte code is written on first import, into one git-ignored folder: only the modules a run
 # imports get compiled (a fraction of the environment; compiling all of it took ~2 min on 2 cores),
@@ -49,6 +49,10 @@ grade: $(BIN)/unlearnbook
 
 test: $(BIN)/unlearnbook
 	$(BIN)/python -m pytest
+
+# the tests marked slow too (Otter grading every assignment's blank notebook end to end)
+test-all: $(BIN)/unlearnbook
+	$(BIN)/python -m pytest -m 'slow or not slow'
 
 clean:
 	rm -rf _build book/generated results .snakemake assignments/dist

@@ -131,21 +131,36 @@ def test_dampen_part_reports_what_it_changed(digits_class_task, digits_original)
     assert report["selected"].iloc[1:].sum() == 0
 
 
-#: the assignment whose solution is also graded through Otter, end to end (every solution's full
-#: marks are checked in process, faster, by test_every_solution_scores_full_marks)
+#: the assignment graded through Otter end to end in the default suite, its blank student notebook
+#: and its solution (every solution's full marks and every wrong solution are graded in process,
+#: faster); the other assignments' Otter runs are marked slow (``make test-all`` runs them)
 OTTER_SOLUTION = "adaprob"
 
 
 @needs_otter
 @pytest.mark.parametrize("name", teaching.ASSIGNMENTS)
-def test_assignment_builds_and_grades(name, tmp_path, built_assignment):
-    """Otter Assign builds the student notebook and the autograder; through Otter Run, the
-    untouched student notebook scores zero on each autograded question without crashing the
-    grader (and one assignment's reference solution scores full marks); the student notebook
-    holds no solution and no hidden test."""
+def test_assignment_builds_a_student_notebook_and_an_autograder(name, built_assignment):
+    """Otter Assign builds the student notebook and the autograder: the student notebook holds
+    no solution and no hidden test; the autograder holds every question's tests."""
+    import zipfile
+
     built = built_assignment(name)
     student_text = built.student.read_text()
     assert "BEGIN SOLUTION" not in student_text and "hidden: true" not in student_text
+    questions = {q for q, role, *_ in _instructor(name) if role == "test"}
+    with zipfile.ZipFile(built.autograder) as archive:
+        tests = {Path(n).stem for n in archive.namelist() if n.startswith("tests/")}
+    assert questions <= tests, (questions, tests)
+
+
+@needs_otter
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n == OTTER_SOLUTION
+                                               else [pytest.mark.slow])
+                                  for n in teaching.ASSIGNMENTS])
+def test_otter_grades_the_blank_notebook_zero(name, tmp_path, built_assignment):
+    """Through Otter Run, the untouched student notebook scores zero on each autograded question
+    without crashing the grader (and the reference solution, where graded, full marks)."""
+    built = built_assignment(name)
     notebooks = [built.student] + ([built.solution] if name == OTTER_SOLUTION else [])
     table = teaching.grade(notebooks, built.autograder.parent, tmp_path / "grades.csv")
     questions = [c for c in table.columns if c.startswith("q")]
@@ -422,11 +437,11 @@ def test_one_bad_submission_never_stops_the_batch(tmp_path, built_assignment):
     folder.mkdir()
     (folder / "damaged.ipynb").write_text("{ not a notebook")
     endless = nbformat.read(built.student, as_version=4)  # a student's loop that never ends
-    endless.cells.insert(2, nbformat.v4.new_code_cell("while True:\n    pass"))
+    endless.cells.insert(2, nbformat.v4.new_code_cell("import time\nwhile True:\n    time.sleep(1)"))
     nbformat.write(endless, folder / "endless.ipynb")
     out = tmp_path / "grades-lfssd.csv"
     out.write_text("submission,total\nlast-years.ipynb,12\n")
-    table = teaching.grade(folder, built.autograder.parent, out, time_limit=20)
+    table = teaching.grade(folder, built.autograder.parent, out, time_limit=8)
     assert list(table["submission"]) == ["damaged.ipynb", "endless.ipynb"]
     assert table["error"].str.len().gt(0).all(), table.to_string()
     assert "time limit" in table.set_index("submission").loc["endless.ipynb", "error"]
