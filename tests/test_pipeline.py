@@ -259,6 +259,10 @@ def test_report_renders_lfssd_tables_from_fixture(tmp_path):
     assert int(counts.split(" outside the regime")[0].rsplit(" ", 1)[1]) >= 1  # T4
     # the tutorial is the profile's first run here, with its parameter cells collapsed
     assert (out / "lfssd_tutorial.ipynb").exists()
+    # a paper without a finished run: its page says so, with this profile's commands
+    placeholder = (out / "dau_tutorial.ipynb").read_text()
+    assert "has no finished DAU run" in placeholder
+    assert "unlearnbook run --profile fixture --paper dau" in placeholder
 
 
 def test_verdict_names_failing_settings_and_flags_spread():

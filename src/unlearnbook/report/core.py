@@ -846,9 +846,10 @@ def show(data: BookData, item_id: str) -> None:
 
 # --- the book -----------------------------------------------------------------------------------
 
-def _tutorial(source: Path | None, target: Path, paper: str) -> None:
+def _tutorial(source: Path | None, target: Path, paper: str, profile: str) -> None:
     """Copy an executed notebook as the paper's tutorial page with its parameter cells
-    collapsed, or write a page saying there is none. The prose comes from the paper's notebook
+    collapsed, or write a page saying there is none in this build (``profile``'s) and giving
+    that profile's commands. The prose comes from the paper's notebook
     as it is now (markdown cells matched by cell id; a committed run keeps the notebook it was
     executed with), and so do the exercises (cells tagged ``exercises``), appended at the end;
     code cells and their outputs stay the run's, with absolute paths cut by
@@ -878,9 +879,14 @@ def _tutorial(source: Path | None, target: Path, paper: str) -> None:
                     if kind in output.get("data", {}):
                         output["data"][kind] = relative_paths(output["data"][kind])
     else:
+        title = paper_report(paper).title  # "DAU: ...", or the cross-paper chapter's
+        title = title.split(":")[0] if ":" in title else "cross-paper"
         notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
-            f"# {paper.upper()} tutorial\n\nNo run of this paper finished in this build: run "
-            f"`unlearnbook run --paper {paper}`, then `unlearnbook report`.")])
+            f"# {paper.upper()} tutorial\n\nThis build (the `{profile}` profile) has no "
+            f"finished {title} run to walk through yet. `unlearnbook run --profile {profile} "
+            f"--paper {paper}` runs them, then `unlearnbook report --profile {profile}` and "
+            "the book build show this page with the first one. The smoke build (`make book`, "
+            "minutes on a laptop) walks through the same notebook on a digits run.")])
     notebook.cells = ([c for c in notebook.cells if not exercise(c)]
                       + [c for c in cells if exercise(c)])
     heading = f"{paper.upper()} tutorial"
@@ -1047,7 +1053,7 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
                          f"tutorial {wanted}")
         else:
             lines.append(f"{paper}: no finished runs")
-        _tutorial(source, out / f"{paper}_tutorial.ipynb", paper)
+        _tutorial(source, out / f"{paper}_tutorial.ipynb", paper, spec["name"])
     meta["stale"] = sorted(refused)
     meta["cost"] = _costs([run for runs in plan.values() for run in runs], Path(results),
                           {f"{p}/{r}" for p, r in current}, meta)
