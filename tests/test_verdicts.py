@@ -258,6 +258,16 @@ def test_profile_dependent_prose_names_only_its_own_profile():
     assert "8x8 digits" in core.scale_note(smoke)
 
 
+def test_stale_runs_are_counted_in_the_text_and_named_in_a_folded_box():
+    data = _data([])
+    data.meta["stale"] = ["sure/class-rn-s0 (its parameters changed since it ran)",
+                          "sure/class-rn-s1 (its parameters changed since it ran)",
+                          "adaprob/small-rn-s1 (its parameters changed since it ran)"]
+    text, folded = core.profile_note(data).split("<details>")
+    assert "(the grid redoes them): 2 SURE, 1 AdaProb run(s)." in text and "-rn-s" not in text
+    assert folded.count("<li>") == 3 and "sure/class-rn-s1" in folded
+
+
 def test_the_regime_table_puts_each_original_beside_the_papers_number(tmp_path):
     (tmp_path / "generated").mkdir()
     pd.DataFrame([{"run": "c10-class-rn-s0", "dataset": "cifar10", "train_images": 45000,

@@ -695,8 +695,13 @@ def profile_note(data: BookData) -> str:
             + PROFILE_NOTES.get(name, ""))
     stale = data.meta.get("stale") or []
     if stale:
-        note += (f" Left out as stale (their parameters changed since they ran): "
-                 f"{', '.join(stale)}.")
+        per_paper = pd.Series([entry.split("/")[0] for entry in stale]).value_counts(sort=False)
+        counts = ", ".join(f"{n} {paper_report(p).title.split(':')[0] if p in _PAPERS else p}"
+                           for p, n in per_paper.items())
+        listed = "".join(f"<li>{html.escape(entry)}</li>" for entry in stale)
+        note += (f" Left out as stale, because their parameters or code changed since they ran "
+                 f"(the grid redoes them): {counts} run(s).\n\n<details><summary>Which runs"
+                 f"</summary><ul>{listed}</ul></details>")
     return note
 
 
