@@ -56,7 +56,8 @@ window.addEventListener("load", () => setTimeout(() => {
   const small = [];
   for (const img of column.querySelectorAll("img[data-text-px]")) {
     const shown = parseFloat(img.dataset.textPx) * img.clientWidth / img.naturalWidth;
-    if (img.naturalWidth && shown < %(min)s) small.push(name(img) + ": " + shown.toFixed(1) + " px");
+    if (img.naturalWidth && shown < %(min)s)
+      small.push(name(img) + ": " + shown.toFixed(1) + " px");
   }
   const cards = [...document.querySelectorAll("table.ub-cards")].map(t => ({
     rows: t.querySelectorAll("tbody tr").length,
@@ -171,7 +172,8 @@ def main(argv: list[str]) -> int:
     root = Path(argv[0])
     pages = [root / p for p in argv[1:]] or sorted(  # the book's pages (not search, redirects)
         p for p in root.rglob("*.html") if "_static" not in p.parts
-        and 'class="bd-article"' in p.read_text() and p.name not in ("search.html", "genindex.html"))
+        and 'class="bd-article"' in p.read_text()
+        and p.name not in ("search.html", "genindex.html"))
     found = problems(root, pages, browser)
     print("\n".join(found) or f"{len(pages)} page(s) read at {WIDTHS} px: nothing fails")
     return 1 if found else 0

@@ -437,7 +437,8 @@ def test_one_bad_submission_never_stops_the_batch(tmp_path, built_assignment):
     folder.mkdir()
     (folder / "damaged.ipynb").write_text("{ not a notebook")
     endless = nbformat.read(built.student, as_version=4)  # a student's loop that never ends
-    endless.cells.insert(2, nbformat.v4.new_code_cell("import time\nwhile True:\n    time.sleep(1)"))
+    endless.cells.insert(2, nbformat.v4.new_code_cell(
+        "import time\nwhile True:\n    time.sleep(1)"))
     nbformat.write(endless, folder / "endless.ipynb")
     out = tmp_path / "grades-lfssd.csv"
     out.write_text("submission,total\nlast-years.ipynb,12\n")

@@ -666,6 +666,13 @@ SCALE_NOTES = {
 }
 
 
+def short_name(paper: str) -> str:
+    """A paper as its chapter title names it ("DAU" of "DAU: discriminative ..."); the
+    cross-paper chapter, or a paper this build does not know, by its own name."""
+    title = _PAPERS[paper].title if paper in _PAPERS else ""
+    return title.split(":")[0] if ":" in title else ("cross-paper" if paper == "cross" else paper)
+
+
 def scale_note(data: BookData, paper: str | None = None) -> str:
     """One sentence on what this build's rows are (:data:`SCALE_NOTES`), and, for ``paper``, one
     on its runs: how many of those the profile plans have finished, how many are left out as
@@ -696,8 +703,7 @@ def profile_note(data: BookData) -> str:
     stale = data.meta.get("stale") or []
     if stale:
         per_paper = pd.Series([entry.split("/")[0] for entry in stale]).value_counts(sort=False)
-        counts = ", ".join(f"{n} {paper_report(p).title.split(':')[0] if p in _PAPERS else p}"
-                           for p, n in per_paper.items())
+        counts = ", ".join(f"{n} {short_name(p)}" for p, n in per_paper.items())
         listed = "".join(f"<li>{html.escape(entry)}</li>" for entry in stale)
         note += (f" Left out as stale, because their parameters or code changed since they ran "
                  f"(the grid redoes them): {counts} run(s).\n\n<details><summary>Which runs"
@@ -714,15 +720,12 @@ def html_table(frame: pd.DataFrame, cards: bool = False):
         {"selector": "td:first-child", "props": "white-space: nowrap;"}])
     if not cards:
         return styler
-    import html
-
     from IPython.display import HTML
 
-    html_text = styler.set_table_attributes('class="ub-cards"').to_html()
     labels = [html.escape(str(c), quote=True) for c in frame.columns]
-    column = re.compile(r'<td id="T_\w+_row\d+_col(\d+)" class="data row\d+ col\d+" >')
-    return HTML(column.sub(lambda m: m.group(0)[:-2] + f' data-label="{labels[int(m.group(1))]}" >',
-                            html_text))
+    cell = re.compile(r'<td id="T_\w+_row\d+_col(\d+)" class="data row\d+ col\d+" >')
+    return HTML(cell.sub(lambda m: f'{m.group(0)[:-2]} data-label="{labels[int(m.group(1))]}" >',
+                         styler.set_table_attributes('class="ub-cards"').to_html()))
 
 
 WIDE = 5  # tables with more metrics than this are shown in two halves
@@ -767,7 +770,8 @@ def smallest_text_px(fig) -> float:
     the displayed width over the image's own width)."""
     from matplotlib.text import Text
 
-    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    sizes = [text.get_fontsize() for text in fig.findobj(Text)
+             if text.get_visible() and text.get_text().strip()]
     return min(sizes) * FIGURE_DPI / 72 if sizes else float("nan")
 
 
@@ -884,12 +888,10 @@ def _tutorial(source: Path | None, target: Path, paper: str, profile: str) -> No
                     if kind in output.get("data", {}):
                         output["data"][kind] = relative_paths(output["data"][kind])
     else:
-        title = paper_report(paper).title  # "DAU: ...", or the cross-paper chapter's
-        title = title.split(":")[0] if ":" in title else "cross-paper"
         notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
             f"# {paper.upper()} tutorial\n\nThis build (the `{profile}` profile) has no "
-            f"finished {title} run to walk through yet. `unlearnbook run --profile {profile} "
-            f"--paper {paper}` runs them, then `unlearnbook report --profile {profile}` and "
+            f"finished {short_name(paper)} run to walk through yet. `unlearnbook run --profile "
+            f"{profile} --paper {paper}` runs them, then `unlearnbook report --profile {profile}` and "
             "the book build show this page with the first one. The smoke build (`make book`, "
             "minutes on a laptop) walks through the same notebook on a digits run.")])
     notebook.cells = ([c for c in notebook.cells if not exercise(c)]
