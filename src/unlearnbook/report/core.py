@@ -892,8 +892,9 @@ def _tutorial(source: Path | None, target: Path, paper: str, profile: str) -> No
             f"# {paper.upper()} tutorial\n\nThis build (the `{profile}` profile) has no "
             f"finished {short_name(paper)} run to walk through yet. `unlearnbook run --profile "
             f"{profile} --paper {paper}` runs them, then `unlearnbook report --profile "
-            f"{profile}` and the book build show this page with the first one. The smoke build (`make book`, "
-            "minutes on a laptop) walks through the same notebook on a digits run.")])
+            f"{profile}` and the book build show this page with the first one. The smoke "
+            "build (`make book`, minutes on a laptop) walks through the same notebook on a "
+            "digits run.")])
     notebook.cells = ([c for c in notebook.cells if not exercise(c)]
                       + [c for c in cells if exercise(c)])
     heading = f"{paper.upper()} tutorial"
