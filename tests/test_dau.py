@@ -79,7 +79,10 @@ def test_attacker_learns_then_defender_fights_back():
     assert history["attacker_loss"].tail(20).mean() > np.mean(pre[-20:])  # ... then is beaten
 
 
-def test_pruning_is_exact_and_survives_every_method(digits_class_task, fast_hp):
+def test_pruning_is_exact_and_every_method_keeps_it_and_its_input(digits_class_task, fast_hp):
+    """OMP pruning keeps exactly 5% of the weights; every registered method (one run each,
+    on the sparse model) returns a new model that keeps the mask, and leaves its input as it
+    was."""
     task = digits_class_task
     recipe = ub.train.Recipe(epochs=3, lr=0.05, batch_size=64)
     sparse = ub.pipeline.original_model(task, "smallcnn", {}, recipe, sparsity=0.95,
@@ -88,11 +91,15 @@ def test_pruning_is_exact_and_survives_every_method(digits_class_task, fast_hp):
     total = sum(m.numel() for m in masks.values())
     assert sum(int((m == 0).sum()) for m in masks.values()) == round(0.95 * total)
     assert ub.prune.sparsity_of(sparse) == pytest.approx(0.95, abs=1e-3)
+    before = {k: v.clone() for k, v in sparse.state_dict().items()}
     for name in ub.methods.available():
         out = ub.methods.unlearn(name, sparse, task, **fast_hp(name))
+        assert out is not sparse and out.unlearn_seconds >= 0
         for layer, mask in masks.items():
             weight = dict(out.named_modules())[layer].weight
             assert (weight[mask == 0] == 0).all(), (name, layer)
+        for k, v in sparse.state_dict().items():
+            assert torch.equal(v, before[k]), (name, k)
 
 
 def test_mia_efficacy_separates_unseen_from_fitted_samples():

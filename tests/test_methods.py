@@ -163,16 +163,6 @@ def test_stratified_order_and_sample():
                           shuffled[ub.data.stratified_order(shuffled)])
 
 
-def test_every_method_leaves_input_unchanged(digits_class_task, digits_original, fast_hp):
-    before = {k: v.clone() for k, v in digits_original.state_dict().items()}
-    for name in ub.methods.available():
-        out = ub.methods.unlearn(name, digits_original, digits_class_task, **fast_hp(name))
-        assert out is not digits_original
-        assert out.unlearn_seconds >= 0
-        for k, v in digits_original.state_dict().items():
-            assert torch.equal(v, before[k]), (name, k)
-
-
 def test_lfssd_and_ssd_forget_a_digit(digits_class_task, digits_original):
     task = digits_class_task
     base = ub.metrics.evaluate(digits_original, task)

@@ -599,7 +599,7 @@ def test_tutorial_pages_print_no_machine_path(tmp_path):
         outputs=[nbformat.v4.new_output("stream", name="stdout", text=printed)])])
     source = tmp_path / "run.ipynb"
     nbformat.write(run, source)
-    _tutorial(source, tmp_path / "page.ipynb", "sure")
+    _tutorial(source, tmp_path / "page.ipynb", "sure", "smoke")
     text = (tmp_path / "page.ipynb").read_text()
     assert "image folder data/cifar10 (decoded once)" in text and "/work/x" not in text
 
