@@ -253,7 +253,7 @@ def radar(frame: pd.DataFrame, axes: list[str], title: str = "", ax=None):
         ax.plot(angles + angles[:1], closed, linewidth=2.2 if paper_method else 1, label=label,
                 color=HIGHLIGHT if paper_method else None, zorder=3 if paper_method else 2)
     ax.set_xticks(angles)
-    ax.set_xticklabels(axes, fontsize=9)
+    ax.set_xticklabels(axes, fontsize=9.5)
     ax.tick_params(axis="x", pad=8)
     ax.set_yticklabels([])
     ax.set_title(title, fontsize=10)
@@ -292,7 +292,7 @@ def sensitivity_heatmaps(frame: pd.DataFrame, metrics: list[str]):
                                                              values="delta")
         limit = max(1.0, float(grid.abs().max().max()))
         sns.heatmap(grid, annot=True, fmt=".1f", cmap="vlag", vmin=-limit, vmax=limit, ax=ax,
-                    cbar=False, annot_kws={"fontsize": 7})
+                    cbar=False, annot_kws={"fontsize": 8})
         ax.set_title(f"Δ{metric} (points)", fontsize=10)
         ax.set_xlabel("α × tuned")
         ax.set_ylabel("lr × tuned")

@@ -58,7 +58,7 @@ def heatmap(data: BookData, item: Item):
         labels = [f"{suite}: {metric}" for suite, metric in means.columns]
         sns.heatmap(gap, annot=means.round(0), fmt=".0f", cmap="rocket_r", ax=ax, cbar=ax is
                     axes[0][-1], cbar_kws={"label": "|method − Retrain| (points)"},
-                    xticklabels=labels, annot_kws={"fontsize": 7})
+                    xticklabels=labels, annot_kws={"fontsize": 8})
         ax.set_title(f"{group} forgetting ({data.profile} profile)", fontsize=10)
         ax.set_xlabel("paper suite: metric")
         ax.set_ylabel("")

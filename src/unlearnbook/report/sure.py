@@ -302,7 +302,7 @@ def radar_figure(data: BookData, item: Item):
     fig.subplots_adjust(wspace=0.55)  # room for each radar's axis labels
     for ax, target in zip(axes.flat, targets):
         plots.radar(ours[ours["target"] == target], list(RADAR), f"{target}", ax=ax)
-    axes.flat[-1].legend(loc="center left", bbox_to_anchor=(1.1, 0.5), fontsize=8)
+    axes.flat[-1].legend(loc="center left", bbox_to_anchor=(1.1, 0.5), fontsize=9)
     fig.suptitle(f"{item.id}: normalised gaps, closer to the centre is better "
                  f"({data.profile} profile)", y=1.08)  # above the polar panels' own titles
     return fig
