@@ -263,6 +263,7 @@ def test_report_renders_lfssd_tables_from_fixture(tmp_path):
     placeholder = (out / "dau_tutorial.ipynb").read_text()
     assert "has no finished DAU run" in placeholder
     assert "unlearnbook run --profile fixture --paper dau" in placeholder
+    assert "`unlearnbook run --profile fixture --paper dau`" in data.provenance("dau")
 
 
 def test_verdict_names_failing_settings_and_flags_spread():

@@ -399,7 +399,8 @@ class BookData:
         info = self.meta.get("papers", {}).get(paper)
         if not info:
             return (f"**Ours: no results for this paper in this build.** Run `unlearnbook run "
-                    f"--paper {paper}` and `unlearnbook report`.")
+                    f"--profile {self.profile} --paper {paper}` and `unlearnbook report "
+                    f"--profile {self.profile}`.")
         grid = info.get("grid") or {}
         run_seconds, commits = grid.get("run_seconds", {}), grid.get("run_commits", [])
         ran = ((f"; its runs took {sum(run_seconds.values()) / 3600:.1f} h of run time"
