@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,20 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
 
     os.environ.setdefault("OMP_NUM_THREADS",
                           str(threads_per_job(int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
+
+@pytest.fixture(scope="session")
+def session_folder(tmp_path_factory):
+    """``session_folder(name)``: a folder of this test session's that every xdist worker shares
+    (under xdist each worker's base folder sits in the session's), for work done once per
+    session (with a file lock where workers may race)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+    def folder(name: str) -> Path:
+        (root / name).mkdir(exist_ok=True)
+        return root / name
+    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 book's pipeline. Building and grading run Otter as a teacher would, on digits."""
 import copy
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -27,29 +26,21 @@ def _has_otter() -> bool:
 needs_otter = pytest.mark.skipif(not _has_otter(), reason="otter-grader (the teach extra) missing")
 
 
-def _session_folder(tmp_path_factory) -> Path:
-    """A folder of this test session's that every xdist worker shares."""
-    base = tmp_path_factory.getbasetemp()  # under xdist, a worker's folder in the session's
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "assignments"
-    root.mkdir(exist_ok=True)
-    return root
-
-
 @pytest.fixture(autouse=True)
-def _shared_cache(tmp_path_factory, monkeypatch):
+def _shared_cache(session_folder, monkeypatch):
     """The assignments' models (each notebook's original and oracle, in process or under Otter)
     train once per test session, not once per xdist worker: the tests here share one checkpoint
     cache (its file locks make that safe)."""
-    monkeypatch.setenv("UNLEARNBOOK_CACHE", str(_session_folder(tmp_path_factory) / "cache"))
+    monkeypatch.setenv("UNLEARNBOOK_CACHE", str(session_folder("assignments") / "cache"))
 
 
 @pytest.fixture(scope="session")
-def built_assignment(tmp_path_factory):
+def built_assignment(session_folder):
     """``built_assignment(name)``: the assignment built once per test session (Otter Assign,
     no test run), shared by every test that grades it, across xdist workers (a file lock)."""
     from filelock import FileLock
 
-    root = _session_folder(tmp_path_factory)
+    root = session_folder("assignments")
 
     def build(name: str) -> teaching.Built:
         folder = root / name

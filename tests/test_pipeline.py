@@ -288,14 +288,12 @@ def test_verdict_names_failing_settings_and_flags_spread():
 
 
 @pytest.fixture(scope="session")
-def fixture_book(tmp_path_factory) -> Path:
+def fixture_book(session_folder) -> Path:
     """The book built once per test session on the fixture results, shared by the tests that read
     it across xdist workers (a file lock); its built site's folder."""
     from filelock import FileLock
 
-    base = tmp_path_factory.getbasetemp()  # under xdist, a worker's folder in the session's
-    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "fixture-book"
-    folder.mkdir(exist_ok=True)
+    folder = session_folder("fixture-book")
     with FileLock(str(folder.with_suffix(".lock"))):
         site = folder / "site"
         if not (folder / "built").exists():

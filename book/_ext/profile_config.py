@@ -3,9 +3,10 @@ shows (from ``book/generated/meta.json``, written by ``unlearnbook report``), so
 profile-dependent text sits in ``{ifconfig} unlearnbook_profile == "smoke"`` blocks and leaves
 the other builds' pages entirely (not hidden: absent); and the ``{{ repository }}`` substitution,
 a link to the book's repository from the one setting a fork changes (``repository.url`` in
-``_config.yml``). It also drops the second copy of a script a page would load twice
-(sphinx-thebe registers its inline configuration once per read phase, and a ``const``
-declared twice is a JavaScript error on every page)."""
+``_config.yml``). It also drops the second copy of a script a page would load twice (the
+same inline configuration of sphinx-thebe and sphinx-togglebutton arrives once with filename
+None and once with "", which Sphinx counts as two; a ``const`` declared twice is a JavaScript
+error on every page)."""
 import json
 from pathlib import Path
 
