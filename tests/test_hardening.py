@@ -661,3 +661,58 @@ def test_a_stray_failed_notebook_stays_out_of_the_book(tmp_path):
         (tmp_path / page).write_text("{}")
     found = set(get_matching_files(tmp_path, exclude_patterns=config["exclude_patterns"]))
     assert found == {"book/intro.md"}, found
+
+
+def test_a_stopped_run_resumes_at_its_first_unfinished_method(tmp_path, monkeypatch):
+    """Issue 34: a run stopped in its third method redoes only that one (with the same rows
+    and models as a run that never stopped); a changed input or a damaged file reuses nothing."""
+    task = ub.data.make_task("digits", "random", forget_size=20, seed=0)
+    model = ub.models.build("smallcnn", 10, 1, seed=0, width=4, hidden=8)
+    original = ub.train.fit(model, task.train, ub.train.Recipe(epochs=2, lr=0.05, batch_size=64),
+                            seed=0)
+    hp = {"ga": {"epochs": 1}, "finetune": {"epochs": 1}}
+    specs = ub.pipeline.method_specs(["ga", "retrain", "finetune"], hp)
+    folder = tmp_path / "saved"
+    real, calls = ub.methods.unlearn, []
+
+    def stop_at_finetune(name, *args, **kwargs):
+        calls.append(name)
+        if name == "finetune":
+            raise KeyboardInterrupt
+        return real(name, *args, **kwargs)
+
+    def count(name, *args, **kwargs):
+        calls.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(ub.pipeline.method_registry, "unlearn", stop_at_finetune)
+    with pytest.raises(KeyboardInterrupt):
+        ub.pipeline.run_methods(original, task, specs, "lfssd", resume=folder)
+    assert calls == ["retrain", "ga", "finetune"] and len(list(folder.glob("*.pt"))) == 2
+    monkeypatch.setattr(ub.pipeline.method_registry, "unlearn", count)
+    calls.clear()
+    monkeypatch.setenv(runner.RESUME_ENV, str(folder))  # the runner's way of asking
+    resumed, models = ub.pipeline.run_methods(original, task, specs, "lfssd")
+    assert calls == ["finetune"]
+    calls.clear()
+    fresh, fresh_models = ub.pipeline.run_methods(original, task, specs, "lfssd",
+                                                 resume=tmp_path / "elsewhere")
+    assert calls == ["retrain", "ga", "finetune"]
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), fresh.drop(columns="seconds"))
+    for label in ("ga", "retrain"):
+        assert ub.train.state_hash(models[label]) == ub.train.state_hash(fresh_models[label])
+        assert set(vars(models[label])) == set(vars(fresh_models[label]))
+        assert models[label].unlearn_info.keys() == fresh_models[label].unlearn_info.keys()
+    assert models["retrain"].fit_info.key == fresh_models["retrain"].fit_info.key
+    # another input (ga's epochs) reuses only what it does not touch
+    calls.clear()
+    changed = ub.pipeline.method_specs(["ga", "retrain", "finetune"], {**hp, "ga": {"epochs": 2}})
+    ub.pipeline.run_methods(original, task, changed, "lfssd")
+    assert calls == ["ga"]
+    # a damaged file is set aside and its method run again
+    calls.clear()
+    for path in folder.glob("*.pt"):
+        path.write_bytes(b"cut")
+    with pytest.warns(UserWarning, match="does not load"):
+        ub.pipeline.run_methods(original, task, specs[1:2], "lfssd")
+    assert calls == ["retrain"]

@@ -142,6 +142,8 @@ def test_grid_resumes_after_kill_and_reports_failures(tmp_path):
     for name, mtime in done_before.items():
         assert (folder / name / "run.json").stat().st_mtime == mtime  # not redone
     assert len(list(folder.glob("class-*/run.json"))) == 2
+    saved = tmp_path / "cache" / "partial" / "runs" / "tiny" / "lfssd"
+    assert saved.is_dir() and not any(saved.iterdir())  # a finished run drops its saved methods
     collected = ub.report.collect(results, "tiny", "lfssd")
     assert len(collected["run_id"].unique()) == 2
     labels = collected[["profile", "paper", "group", "target", "arch_key"]].drop_duplicates()

@@ -25,6 +25,16 @@ def atomic_write(path: str | os.PathLike) -> Iterator[str]:
             os.remove(tmp)
 
 
+#: The folder :func:`~unlearnbook.pipeline.run_methods` keeps a run's finished methods in (the
+#: grid runner sets it per run: :func:`~unlearnbook.runner.resume_folder`).
+RESUME_ENV = "UNLEARNBOOK_RESUME"
+
+
+def cache_dir() -> Path:
+    """Checkpoint cache root: ``$UNLEARNBOOK_CACHE`` or ``~/.cache/unlearnbook``."""
+    return Path(os.environ.get("UNLEARNBOOK_CACHE", Path.home() / ".cache" / "unlearnbook"))
+
+
 def current_umask() -> int:
     """The process's umask (read by setting and restoring it)."""
     mask = os.umask(0o022)

@@ -2,8 +2,16 @@
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
+import importlib
+import inspect
 import json
 import os
+import pickle
+import pkgutil
+import sys
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,7 +26,7 @@ from ._checks import UnlearnbookError, check_choice
 from .data.tasks import Task, forget_summary, training_set
 from .device import default_device
 from .epochs import CURVE_METRICS, SELECTIONS, EpochTracker, epoch_scores, top_epochs
-from .io import atomic_write, write_text
+from .io import RESUME_ENV, atomic_write, write_text
 from .metrics.core import embed, predict
 from .metrics.suites import compare, evaluate, suites as metric_suites
 from .models import build
@@ -157,7 +165,8 @@ def _epoch_rows(model: nn.Module, tracker: EpochTracker, reference: dict | None)
 def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
                 suite: str | list[str] | None, unlearn_seed: int = 0,
                 progress: bool | None = None, select_epoch: str | None = None,
-                oracle: str = "retrain", oracle_seed: int | None = None
+                oracle: str = "retrain", oracle_seed: int | None = None,
+                resume: str | os.PathLike | None = None
                 ) -> tuple[pd.DataFrame, dict[str, nn.Module]]:
     """Run every method on ``task`` and score it with one metric suite or several; return a tidy
     frame (one row per method x suite x metric, with run time, hyper-parameters and the training
@@ -171,6 +180,11 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
     ``select_epoch`` (SURE's protocol; see :mod:`unlearnbook.epochs`): score iterative methods
     after every epoch, report their best epoch by that rule and add per-epoch curves and
     top-5-epoch means.
+
+    ``resume`` (default ``$UNLEARNBOOK_RESUME``, which the grid runner sets per run; None: keep
+    nothing): a folder where each finished method is saved (its rows, scores and model), named by
+    a hash of everything they depend on (:func:`_method_key`), so a stopped run starts again at
+    its first unfinished method and a changed input never reuses a saved one.
     """
     suites = metric_suites() if suite is None else [suite] if isinstance(suite, str) else suite
     if select_epoch is not None:
@@ -179,9 +193,14 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
             raise UnlearnbookError(f"epoch selection 'oracle' needs the oracle {oracle!r} among "
                                    f"the methods; got {[s.label for s in specs]}; allowed: add "
                                    f"{oracle!r} or use select_epoch='val'")
+    resume = resume if resume is not None else os.environ.get(RESUME_ENV) or None
+    context = None if resume is None else {
+        "original": state_hash(original), "task": task.fingerprint(), "suites": suites,
+        "select_epoch": select_epoch, "oracle": oracle, "hardware": hardware(),
+        "scoring_code": _scoring_code()}
     specs = sorted(specs, key=lambda s: s.label != oracle)  # the oracle first (stable)
-    rows, models = [], {}
-    oracle_model, oracle_scores, reference = None, {}, None
+    rows, models, resumed = [], {}, []
+    oracle_model, oracle_scores, oracle_key, reference = None, {}, None, None
     for spec in tqdm(specs, desc="methods", disable=not progress_enabled(progress), leave=False):
         hp = dict(spec.hp)
         accepted = method_registry.hyperparameters(spec.name)
@@ -189,38 +208,29 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
             train = method_registry.info(spec.name).seed_axis == "train"
             own = getattr(original, "train_seed", 0) if oracle_seed is None else oracle_seed
             hp["seed"] = own if train else unlearn_seed
-        if "progress" in accepted:
-            hp["progress"] = progress
-        tracker = None
-        if select_epoch is not None and "on_epoch" in accepted and spec.label != oracle:
-            tracker = EpochTracker(task, select_epoch, reference)
-            hp["on_epoch"] = tracker
-        model = method_registry.unlearn(spec.name, original, task, **hp)
+        saved_at = None
+        if context is not None:
+            key = _method_key(context, spec, hp, None if spec.label == oracle else oracle_key)
+            saved_at = Path(resume) / f"{key}.pt"
+        saved = _load_method(saved_at, original)
+        if saved is not None:
+            method_rows, scores, model = saved
+            resumed.append(spec.label)
+        else:
+            method_rows, scores, model = _run_method(
+                spec, hp, original, task, suites, progress, select_epoch, oracle, reference,
+                oracle_model, oracle_scores)
+            if saved_at is not None:
+                _save_method(saved_at, method_rows, scores, model)
         models[spec.label] = model
-        extra = _epoch_rows(model, tracker, reference) if tracker is not None else []
-        for key in ("progress", "on_epoch"):
-            hp.pop(key, None)
-        hp.update(getattr(model, "unlearn_info", {}).get("chosen", {}))  # e.g. IU's tuned α
+        rows += method_rows
         if spec.label == oracle:
-            oracle_model = model
+            oracle_model, oracle_scores = model, scores
+            oracle_key = saved_at and saved_at.stem
             reference = epoch_scores(model, task) if select_epoch else None
-        trains = method_registry.info(spec.name).seed_axis == "train"  # a retrained oracle
-        base = {"method": spec.name, "label": spec.label, "seconds": model.unlearn_seconds,
-                "hp": json.dumps(hp, sort_keys=True, default=str),
-                "unlearn_precision": getattr(getattr(model, "fit_info", None), "precision",
-                                             "fp32") if trains else "fp32"}
-        for name in suites:
-            scores = evaluate(model, task, suite=name)
-            if spec.label == oracle:
-                oracle_scores[name] = scores
-            if oracle_model is not None:
-                scores = {**scores, **compare(name, model, oracle_model, scores,
-                                              oracle_scores[name], task)}
-            rows += [{**base, "suite": name, "metric": k, "value": v} for k, v in scores.items()]
-        rows += [{**base, "suite": suites[0], **row} for row in extra]
-        report = getattr(model, "unlearn_info", {}).get("report", {})  # a method's diagnostics
-        rows += [{**base, "suite": suites[0], "metric": k, "value": float(v)}
-                 for k, v in report.items()]
+    if resumed:
+        print(f"run_methods: {', '.join(resumed)} taken as a stopped run left them in {resume}",
+              file=sys.stderr)
     fit_info = getattr(original, "fit_info", None)
     frame = pd.DataFrame(rows).assign(
         train_seed=getattr(original, "train_seed", None), unlearn_seed=unlearn_seed,
@@ -228,6 +238,112 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
         train_precision=getattr(fit_info, "precision", None),
         train_channels_last=getattr(fit_info, "channels_last", None))
     return frame, models
+
+
+def _run_method(spec: MethodSpec, hp: dict, original: nn.Module, task: Task, suites: list[str],
+                progress: bool | None, select_epoch: str | None, oracle: str,
+                reference: dict | None, oracle_model: nn.Module | None,
+                oracle_scores: dict[str, dict]) -> tuple[list[dict], dict[str, dict], nn.Module]:
+    """One method of :func:`run_methods`: unlearn, score with every suite (against the oracle
+    once it ran) and return its rows, its own scores per suite and its model."""
+    hp = dict(hp)
+    accepted = method_registry.hyperparameters(spec.name)
+    if "progress" in accepted:
+        hp["progress"] = progress
+    tracker = None
+    if select_epoch is not None and "on_epoch" in accepted and spec.label != oracle:
+        tracker = EpochTracker(task, select_epoch, reference)
+        hp["on_epoch"] = tracker
+    model = method_registry.unlearn(spec.name, original, task, **hp)
+    extra = _epoch_rows(model, tracker, reference) if tracker is not None else []
+    for key in ("progress", "on_epoch"):
+        hp.pop(key, None)
+    hp.update(getattr(model, "unlearn_info", {}).get("chosen", {}))  # e.g. IU's tuned α
+    if spec.label == oracle:
+        oracle_model = model
+    trains = method_registry.info(spec.name).seed_axis == "train"  # a retrained oracle
+    base = {"method": spec.name, "label": spec.label, "seconds": model.unlearn_seconds,
+            "hp": json.dumps(hp, sort_keys=True, default=str),
+            "unlearn_precision": getattr(getattr(model, "fit_info", None), "precision",
+                                         "fp32") if trains else "fp32"}
+    rows, own = [], {}
+    for name in suites:
+        scores = own[name] = evaluate(model, task, suite=name)
+        if oracle_model is not None:
+            reference_scores = scores if spec.label == oracle else oracle_scores[name]
+            scores = {**scores, **compare(name, model, oracle_model, scores, reference_scores,
+                                          task)}
+        rows += [{**base, "suite": name, "metric": k, "value": v} for k, v in scores.items()]
+    rows += [{**base, "suite": suites[0], **row} for row in extra]
+    report = getattr(model, "unlearn_info", {}).get("report", {})  # a method's diagnostics
+    rows += [{**base, "suite": suites[0], "metric": k, "value": float(v)}
+             for k, v in report.items()]
+    return rows, own, model
+
+
+@functools.lru_cache(maxsize=1)
+def _scoring_code() -> str:
+    """A hash of the code a method's rows come from besides the method itself: the metric
+    suites, the epoch selection and this module (a saved method is reused only while it holds)."""
+    from . import epochs, metrics
+
+    modules = [sys.modules[__name__], epochs] + [
+        importlib.import_module(f"{metrics.__name__}.{info.name}")
+        for info in sorted(pkgutil.iter_modules(metrics.__path__), key=lambda i: i.name)]
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:16]
+
+
+def _method_key(context: dict, spec: MethodSpec, hp: dict, oracle_key: str | None) -> str:
+    """The name of a method's saved state in a run: a hash of the run's ``context`` (original's
+    weights, task, suites, epoch selection, hardware, scoring code), the method's name, label,
+    hyper-parameters and code (:func:`~unlearnbook.methods.code_fingerprint`) and, for every
+    method after the oracle, the oracle's own key (its comparisons read the oracle)."""
+    text = json.dumps({**context, "name": spec.name, "label": spec.label, "hp": hp,
+                       "code": method_registry.code_fingerprint(spec.name),
+                       "oracle_key": oracle_key}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _attributes(model: nn.Module) -> dict:
+    """What a method hangs on its model besides weights (``unlearn_info``, ``unlearn_seconds``,
+    ``fit_info``, ``spec``, ...): the public entries of its ``__dict__``."""
+    return {k: v for k, v in vars(model).items() if not k.startswith("_") and k != "training"}
+
+
+def _save_method(path: Path, rows: list[dict], scores: dict[str, dict], model: nn.Module) -> None:
+    """Keep a finished method of a run (atomically); a model whose diagnostics cannot be
+    pickled is not kept (the run then redoes that method if it is stopped), with a warning."""
+    try:
+        with atomic_write(path) as tmp:
+            torch.save({"rows": rows, "scores": scores, "state": model.state_dict(),
+                        "attributes": _attributes(model)}, tmp)
+    except (pickle.PicklingError, TypeError, AttributeError) as err:
+        warnings.warn(f"method {rows[0]['label'] if rows else '?'!r} was not saved for "
+                      f"resuming ({err}); a stopped run redoes it")
+
+
+def _load_method(path: Path | None, original: nn.Module
+                 ) -> tuple[list[dict], dict[str, dict], nn.Module] | None:
+    """A method saved by :func:`_save_method` at ``path`` (rows, scores and its model: a copy of
+    ``original`` with the saved weights and attributes), or None when there is none or it does
+    not load (then it is set aside with a warning and the method runs again)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        model = copy.deepcopy(original)
+        model.load_state_dict(saved["state"])
+        for name in set(_attributes(model)) - set(saved["attributes"]):
+            delattr(model, name)
+        for name, value in saved["attributes"].items():
+            setattr(model, name, value)
+        return saved["rows"], saved["scores"], model
+    except Exception as err:  # a cut or garbled file, or a model of another shape
+        set_aside(path, f"it does not load ({type(err).__name__}: {err})")
+        return None
 
 
 def wide(results: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:

@@ -35,7 +35,7 @@ from typing import Iterator
 import pandas as pd
 
 from ._checks import UnlearnbookError, check_choice, check_safe_name
-from .io import atomic_write, write_text
+from .io import RESUME_ENV, atomic_write, cache_dir, write_text
 from .profiles import Run, expand, load, notebook_parameters, notebook_path, papers_in
 
 RECORD = "run.json"
@@ -506,6 +506,8 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     start = time.perf_counter()
     os.environ["UNLEARNBOOK_PROGRESS"] = "0"
     use_model_store(data["results"], data["profile_name"])
+    saved_methods = resume_folder(run)
+    os.environ[RESUME_ENV] = str(saved_methods)
     with gpu_slot(data["gpus"], data["runs_per_gpu"]):
         try:
             papermill.execute_notebook(str(notebook_path(paper)), str(executed),
@@ -528,6 +530,16 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
         "methods": _plan_entry(data, run)["methods"],
         "seconds": round(time.perf_counter() - start, 1), "commit": commit(),
         "hardware": hardware, "finished": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
+    shutil.rmtree(saved_methods, ignore_errors=True)
+
+
+def resume_folder(run: Run) -> Path:
+    """Where a run's finished methods are kept until the run finishes
+    (``<cache>/partial/runs/<profile>/<paper>/<run_id>``; :func:`~unlearnbook.pipeline.run_methods`
+    names each file by a hash of its inputs, so a stopped run resumes at its next method and a
+    run whose inputs changed reuses nothing)."""
+    run_dir(Path(), run)  # checks every part is a safe name
+    return cache_dir() / "partial" / "runs" / run.labels["profile"] / run.paper / run.run_id
 
 
 # --- the grid -----------------------------------------------------------------------------------

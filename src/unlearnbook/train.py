@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ._checks import UnlearnbookError, check_choice, check_int, check_number
 from .data.dataset import augment_batch, batches, dataset_fingerprint
 from .device import default_device, device_of, precision_for
-from .io import atomic_write, write_text
+from .io import atomic_write, cache_dir, write_text
 
 #: Bump when a change to this module changes what training produces (invalidates the cache).
 TRAIN_CODE_VERSION = "1"
@@ -129,11 +129,6 @@ def training_threads(device: torch.device) -> int | None:
     """The intra-op thread count a CPU training uses (its result depends on it: conv kernels
     split their sums by thread), so it enters :func:`cache_key`; None on a GPU."""
     return torch.get_num_threads() if torch.device(device).type == "cpu" else None
-
-
-def cache_dir() -> Path:
-    """Checkpoint cache root: ``$UNLEARNBOOK_CACHE`` or ``~/.cache/unlearnbook``."""
-    return Path(os.environ.get("UNLEARNBOOK_CACHE", Path.home() / ".cache" / "unlearnbook"))
 
 
 def state_hash(model: nn.Module | dict) -> str:

@@ -5,6 +5,8 @@ original model can be shared across forget sets), ``seed`` (the split seed) draw
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -66,6 +68,21 @@ class Task:
         if self.test_forget_mask is None:
             return self.test
         return self.test.subset(np.flatnonzero(~self.test_forget_mask))
+
+    def fingerprint(self) -> str:
+        """A content hash of the task: its splits (images, labels, normalisation, augmentation),
+        the forget indices and masks and its scenario fields; keys a stopped run's saved methods
+        (:func:`~unlearnbook.pipeline.run_methods`)."""
+        digest = hashlib.sha256()
+        for part in (self.train, self.retain, self.forget, self.val, self.test):
+            digest.update(f"{part.fingerprint}{part.augmentation}".encode())
+        for array in (self.forget_indices, self.train_origin, self.val_origin,
+                      self.test_forget_mask, self.forget_ood_mask):
+            digest.update(b"none" if array is None else np.ascontiguousarray(array).tobytes())
+        fields = (self.dataset, self.scenario, self.seed, self.data_seed, self.num_classes,
+                  self.forget_class, self.forget_superclass, self.params)
+        digest.update(json.dumps(fields, sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:16]
 
     def describe(self) -> str:
         target = "" if self.forget_class is None else f", forget class {self.forget_class}"
