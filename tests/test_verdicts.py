@@ -268,20 +268,37 @@ def test_stale_runs_are_counted_in_the_text_and_named_in_a_folded_box():
     assert folded.count("<li>") == 3 and "sure/class-rn-s1" in folded
 
 
-def test_the_regime_table_puts_each_original_beside_the_papers_number(tmp_path):
+def test_the_regime_table_is_the_verdicts_gate(tmp_path):
+    """Issue 38.3: the intro's regime table answers as the verdicts do: LFSSD-T4's original
+    outside the band reads "no" with its numbers and the claim reads not testable; inside it
+    reads "yes"; claims with no run of ours read "not run", grouped per paper."""
+    for original, answer in (((31.8, 12.0, 21.0), "no: "), ((76.0, 74.0, 30.0), "yes")):
+        data = _data(_lfssd_rows(original, (31.0, 0.0, 0.0), (31.0, 0.0, 0.0)))
+        table = verdicts.regime_table(data)
+        row = table[table["claims"].str.contains("LFSSD-T4")].iloc[0]
+        assert row["in the regime?"].startswith(answer)
+        assert "original D_r accuracy" in row["our reference models"]
+        assert (verdicts.verdict(data, "LFSSD-T4").status == "not testable at this scale") \
+            == (answer == "no: ")
+        others = table[table["in the regime?"] == "not run"]
+        assert set(others["paper"]) == {"DAU", "SURE", "AdaProb", "LFSSD"}
+        assert len(others) == 4  # one row per paper for its claims without a run
+
+
+def test_the_trained_models_table_has_one_row_per_model_and_says_if_a_run_uses_it(tmp_path):
     (tmp_path / "generated").mkdir()
-    pd.DataFrame([{"run": "c10-class-rn-s0", "dataset": "cifar10", "train_images": 45000,
-                   "epochs": 15, "train_acc": 93.0, "forget_acc": 94.0, "test_acc": 86.0,
-                   "train_seconds": 3000.0}]).to_csv(tmp_path / "generated" / "originals.csv",
-                                                    index=False)
-    (tmp_path / "reported").mkdir()
-    pd.DataFrame([{"item": "DAU-T1a", "target": "cifar10", "sparsity": 0.0, "label": "retrain",
-                   "metric": m, "mean": v} for m, v in (("RA", 100.0), ("TA", 94.0))]).to_csv(
-        tmp_path / "reported" / "dau.csv", index=False)
-    data = core.BookData(core.aggregate(pd.DataFrame()), {"profile": "cpu"}, tmp_path)
-    frame = core.originals_table(data).data
-    assert list(frame["gap"]) == ["-7.0 (train acc)", "-8.0 (test acc)"]
-    assert "as printed" in frame["paper's number"].iloc[0]
+    model = {"paper": "dau", "model": "original", "dataset": "cifar10", "train_images": 45000,
+             "epochs": 15, "train_acc": 93.0, "forget_acc": 94.0, "test_acc": 86.0,
+             "train_seconds": 3000.0}
+    pd.DataFrame([{**model, "run": "c10-class-rn-s0"}, {**model, "run": "c10-class-rn-s0"},
+                  {**model, "run": "c10-random-rn-s0", "model": "retrain"}]).to_csv(
+        tmp_path / "generated" / "originals.csv", index=False)
+    meta = {"profile": "cpu", "planned": {"dau": [{"run_id": "c10-random-rn-s0",
+                                                     "finished": True}]}}
+    frame = core.originals_table(core.BookData(core.aggregate(pd.DataFrame()), meta,
+                                               tmp_path)).data
+    assert list(frame["a finished run here"]) == ["not yet", "yes"]
+    assert list(frame["paper"]) == ["DAU", "DAU"] and list(frame["training (min)"]) == [50.0] * 2
 
 
 def test_claims_that_share_a_text_name_their_setting_in_the_summary():
@@ -395,3 +412,20 @@ def test_the_small_scale_is_in_the_regime_by_its_protocol():
             for label in ("original", "retrain") for metric in ("test_err", "forget_err")]
     found = verdicts.regime_check(_data(rows), report, item)
     assert found.gap is None and not found.unreferenced and "by protocol" in found.pair
+
+
+def test_a_stand_in_row_says_what_ran():
+    """Issue 38.9: a smoke row (digits standing in for CIFAR-100) is labelled by what ran; a row
+    on the paper's own dataset is not."""
+    import unlearnbook.report.core as core_module
+
+    assert core_module.what_ran(pd.Series({"dataset": "digits", "scenario": "class",
+                                           "forget_class": 3.0, "arch": "smallcnn"})) \
+        == "digits, class 3, small CNN"
+    for dataset, suffix in (("digits", " · ran: digits, class 3, small CNN"), ("cifar100", "")):
+        rows = [{**row, "dataset": dataset, "ran": "digits, class 3, small CNN"}
+                for row in _lfssd_rows((76.0, 74.0, 30.0), (75.5, 0.0, 1.0), (76.0, 0.0, 2.0))]
+        frame = core.table_frame(_data(rows), "LFSSD-T4")
+        ours = frame[(frame[[c for c in frame.columns if c[1] == "ours"]] != core.MISSING)
+                     .any(axis=1)]
+        assert {key[-2] for key in ours.index} == {f"baby{suffix}"}, ours.index.tolist()

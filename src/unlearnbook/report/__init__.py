@@ -8,7 +8,8 @@ from .core import (BookData, Claim, Gap, Item, PaperReport, Regime, SettingCheck
                    collect, cost_frame, figure, find_item, html_table, originals_table,
                    paper_report, papers, prepare_book, profile_note, register_paper, reported,
                    scale_note, show, stacked, table, table_frame)
-from .verdicts import Verdict, simulate, verdict, verdict_counts, verdict_summary
+from .verdicts import (Verdict, regime_table, simulate, verdict, verdict_counts,
+                       verdict_summary)
 
 for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _module.name not in ("core", "verdicts"):
@@ -17,5 +18,5 @@ for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
 __all__ = ["BookData", "Claim", "Gap", "Item", "PaperReport", "Regime", "SettingCheck", "Verdict",
            "aggregate", "collect", "cost_frame", "figure", "find_item", "html_table",
            "originals_table", "paper_report", "papers", "prepare_book", "profile_note",
-           "register_paper", "reported", "scale_note", "show", "simulate", "stacked", "table",
+           "regime_table", "register_paper", "reported", "scale_note", "show", "simulate", "stacked", "table",
            "table_frame", "verdict", "verdict_counts", "verdict_summary"]

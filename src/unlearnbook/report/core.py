@@ -27,7 +27,7 @@ from ..papers import add as add_paper
 from ..runner import RECORD, finished, run_dir, stale
 
 KEYS = ["paper", "profile", "group", "target", "dataset", "scenario", "arch_key", "arch",
-        "sparsity", "suite", "label", "method", "metric", "epoch"]
+        "sparsity", "suite", "label", "method", "metric", "epoch", "ran"]
 #: The labels of a planned run that an item's ``select`` can filter on.
 PLANNED_KEYS = ("group", "target", "arch_key", "dataset", "scenario")
 SEED_COLUMNS = {"train": "train_seed", "split": "split_seed", "unlearn": "unlearn_seed"}
@@ -256,12 +256,47 @@ def collect(results: str | os.PathLike, profile: str, paper: str | None = None) 
     frames = []
     for marker in sorted(root.glob(f"{paper or '*'}/*/{RECORD}")):
         try:
-            frames.append(pd.read_csv(marker.parent / "results.csv").assign(
-                **forget_counts(marker.parent)))
+            run = pd.read_csv(marker.parent / "results.csv")
+            frames.append(run.assign(ran=what_ran(run.iloc[0]) if len(run) else "",
+                                     **forget_counts(marker.parent)))
         except (OSError, ValueError) as err:  # missing, empty or cut: not a finished run
             warnings.warn(f"run {marker.parent.name} left out: its results.csv cannot be read "
                           f"({type(err).__name__}); the grid redoes it", stacklevel=2)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
+
+
+#: Architectures as a reader names them (the ``ran`` label of a row).
+ARCH_NAMES = {"smallcnn": "small CNN", "vit": "ViT", "resnet18": "ResNet-18",
+              "allcnn": "ALL-CNN"}
+
+
+def what_ran(run: pd.Series) -> str:
+    """One run's setting in words, from its own parameters: dataset, scenario with its forget
+    class or size, architecture ("digits, class 3, small CNN")."""
+    def given(name: str) -> str:
+        value = run.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+    scenario, forget_class, size = given("scenario"), given("forget_class"), given("forget_size")
+    forgets = {"class": f"class {forget_class}", "subclass": f"subclass {forget_class}",
+               "random": f"random {size}", "partial": f"{size} of class {forget_class}"}
+    arch = given("arch").split(" ")[0]
+    parts = [given("dataset"), forgets.get(scenario, scenario).strip(), ARCH_NAMES.get(arch, arch)]
+    return ", ".join(p for p in parts if p)
+
+
+@lru_cache(maxsize=None)
+def paper_datasets(paper: str) -> frozenset[str]:
+    """The datasets the shipped ``paper`` profile runs for ``paper`` (its own settings): a
+    row of ours on another dataset stands in for the paper's and is labelled by what ran."""
+    from ..profiles import expand, load
+
+    try:
+        return frozenset(run.parameters.get("dataset") for run in expand(load("paper"), paper))
+    except UnlearnbookError:  # a paper the shipped profile does not run
+        return frozenset()
 
 
 def forget_counts(folder: Path) -> dict[str, float]:
@@ -487,6 +522,14 @@ def table_frame(data: BookData, item_id: str, metrics: tuple[str, ...] | None = 
     for column, names in report.relabel.items():
         if column in cells:
             cells[column] = cells[column].map(lambda v, n=names: n.get(v, v))
+    if rows and "ran" in ours:  # a stand-in setting (digits for CIFAR) says what ran
+        own = paper_datasets(report.name)
+        stand_ins = {tuple(report.relabel.get(c, {}).get(r[c], r[c]) for c in rows): r["ran"]
+                     for _, r in ours.iterrows()
+                     if r["dataset"] not in own and isinstance(r["ran"], str) and r["ran"]}
+        keys = list(zip(*(cells[c] for c in rows)))
+        cells[rows[-1]] = [f"{value} · ran: {stand_ins[key]}" if key in stand_ins else value
+                           for key, value in zip(keys, cells[rows[-1]])]
     if cells.empty:
         return pd.DataFrame()
     present = list(dict.fromkeys(cells["label"]))
@@ -593,50 +636,29 @@ def figure(data: BookData, item_id: str):
     return item.figure(data, item)
 
 
-#: The paper's printed numbers an original model of ours is compared with, per dataset: (paper,
-#: item, label, metric, which of our columns it matches, what it is).
-ORIGINAL_REFERENCES = {
-    "cifar10": [("dau", "DAU-T1a", "retrain", "RA", "train_acc",
-                 "DAU's Retrain, accuracy on its retain (training) set"),
-                ("dau", "DAU-T1a", "retrain", "TA", "test_acc", "DAU's Retrain, test accuracy")],
-    "cifar100": [("lfssd", "LFSSD-T4", "original", "Dr", "test_acc",
-                  "LFSSD's ResNet-18 original, test accuracy on the retained classes (D_r)")],
-}
-
-
 def originals_table(data: BookData):
-    """The original models (and oracles, ``model`` "retrain") this profile trained at its regime
-    scale (train / forget-set / test accuracy, from ``results/<profile>/originals.csv``) beside
-    the papers' printed numbers for the same kind of model, with the gap; None when the profile
-    recorded none."""
+    """The models this profile trained ahead of its runs (``results/<profile>/originals.csv``:
+    originals and oracles, their accuracy on their training, forget and test sets, training
+    time and machine), one row per model, with the runs of this build that use it; None when the
+    profile recorded none. Whether they are in a paper's regime is the gate's to say
+    (:func:`~unlearnbook.report.verdicts.regime_table`), on the runs' own reference models."""
     path = data.book_dir / "generated" / "originals.csv"
     if not path.exists():
         return None
     ours = pd.read_csv(path)
-    rows = []
-    for _, run in ours.iterrows():
-        model = run["model"] if "model" in run and isinstance(run["model"], str) else "original"
-        base = {"run": run["run"], "model": model, "dataset": run["dataset"],
-                "train images": int(run["train_images"]), "epochs": int(run["epochs"]),
-                "train acc": run["train_acc"], "forget-set acc": run["forget_acc"],
-                "test acc": run["test_acc"],
-                "training (min)": round(run["train_seconds"] / 60, 1)}
-        references = ORIGINAL_REFERENCES.get(run["dataset"], [])
-        if not references:
-            rows.append({**base, "paper's number": MISSING, "gap": MISSING})
-        for paper, item, label, metric, column, what in references:
-            printed = reported(paper, data.book_dir)
-            printed = printed[(printed["item"] == item) & (printed["label"] == label)
-                              & (printed["metric"] == metric)]
-            if "arch_key" in printed:
-                printed = printed[printed["arch_key"].isin(["rn", float("nan")])
-                                  | printed["arch_key"].isna()]
-            if "sparsity" in printed:
-                printed = printed[printed["sparsity"].fillna(0) == 0]
-            value = float(printed["mean"].mean()) if not printed.empty else float("nan")
-            rows.append({**base, "paper's number": f"{value:.1f}: {what} ({item}, as printed)",
-                         "gap": f"{run[column] - value:+.1f} ({column.replace('_', ' ')})"})
-    frame = pd.DataFrame(rows)
+    finished = {(paper, run["run_id"]) for paper, runs in data.meta.get("planned", {}).items()
+                for run in runs if run.get("finished")}
+    ours = ours.assign(
+        model=ours["model"] if "model" in ours else "original",
+        used=[(paper, run) in finished for paper, run in zip(ours["paper"], ours["run"])])
+    frame = pd.DataFrame({
+        "model": ours["model"], "paper": ours["paper"].map(short_name),
+        "trained for": ours["run"], "dataset": ours["dataset"],
+        "train images": ours["train_images"].astype(int), "epochs": ours["epochs"].astype(int),
+        "train acc": ours["train_acc"], "forget-set acc": ours["forget_acc"],
+        "test acc": ours["test_acc"], "training (min)": (ours["train_seconds"] / 60).round(1),
+        "a finished run here": ours["used"].map({True: "yes", False: "not yet"})})
+    frame = frame.drop_duplicates()
     return frame.style.hide(axis="index").set_table_styles(TABLE_STYLES + [
         {"selector": "td", "props": "white-space: normal;"}]).format(precision=1)
 

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .._checks import UnlearnbookError, check_choice
 from .core import (_PAPERS, KEYS, MISSING, BookData, Item, PaperReport, SettingCheck, find_item,
-                   reported)
+                   reported, short_name)
 
 #: The one-sided confidence level of every check's interval.
 LEVEL = 0.95
@@ -562,6 +562,46 @@ def verdict_summary(data: BookData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+
+def regime_answer(check: RegimeCheck) -> str:
+    """"In the regime?" as the verdicts' gate answers it for one :func:`regime_check`."""
+    if check.gap is None:
+        return (f"unknown: {check.note}" if check.unreferenced
+                else f"judged by its protocol: {check.note}" if check.note else "not measured")
+    if math.isinf(check.gap):
+        return f"no: {check.ours}, the paper {check.theirs}"
+    if check.outside:
+        return f"no: {check.gap:.1f} outside (allowed {check.tolerance:g})"
+    return "yes"
+
+
+def regime_table(data: BookData) -> pd.DataFrame:
+    """The regime gate as the verdicts apply it: per paper, each distinct comparison of our
+    reference models with the paper's (:func:`regime_check`, item by item) with the claims it
+    gates, our numbers, the paper's and the answer (:func:`regime_answer`); claims with no
+    finished run of ours read "not run"."""
+    rows: dict[tuple, dict] = {}
+    for report in _PAPERS.values():
+        if report.regime is None:
+            continue
+        for item in report.items:
+            if item.claim is None:
+                continue
+            if data.ours(report.name, item).empty:
+                check, answer = RegimeCheck(None), NOT_RUN
+            else:
+                check = regime_check(data, report, item)
+                answer = regime_answer(check)
+            key = (report.name, answer, check.ours, check.theirs)
+            row = rows.setdefault(key, {
+                "paper": short_name(report.name), "claims": [],
+                "our reference models": check.ours or MISSING,
+                "the paper's": check.theirs or MISSING, "in the regime?": answer})
+            row["claims"].append(item.id)
+    frame = pd.DataFrame(list(rows.values()),
+                         columns=["paper", "claims", "our reference models", "the paper's",
+                                  "in the regime?"])
+    return frame.assign(claims=frame["claims"].map(", ".join))
 
 
 # --- calibration by simulation ------------------------------------------------------------------
