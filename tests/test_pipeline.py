@@ -561,6 +561,17 @@ def test_a_runs_reading_says_whether_the_method_moved_towards_the_oracle():
     moved = ub.pipeline.outcome(results((96.0, 1.0)), "lfssd", ["Dr", "Df"])
     assert "closer to the oracle than the original model on 1 of 2 metrics (Df)" in moved
     assert "away from it on Dr" in moved
+    # issue 38.10: with its sample counts every number carries its binomial error, and a tie
+    # with the oracle within two of them is said (8 forget images: steps of 12.5 points)
+    small = ub.pipeline.outcome(results((96.0, 12.5)), "lfssd", ["Dr", "Df"],
+                                samples={"Dr": 1000, "Df": 8})
+    assert "`lfssd` 12.5 ± 11.8 (original 98.0 ± 7.1, retrain 0.0 ± 5.6), on 8 images" in small
+    assert "On Df it lies within two binomial errors of the oracle" in small
+    assert "On Dr" not in small  # 96.0 against 98.0 on 1,000 images: apart
+    task = ub.data.make_task("digits", "class", forget_class=3, seed=0)
+    counts = ub.pipeline.sample_counts(task)
+    assert counts["Df"] == counts["CTA"] == int(task.test_forget_mask.sum())
+    assert counts["UA"] == len(task.forget) and counts["Dr"] == len(task.test) - counts["Df"]
 
 
 def test_figures_highlight_the_papers_method_and_order_forget_sizes():

@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import math
 import os
 import pickle
 import pkgutil
@@ -31,6 +32,7 @@ from .metrics.core import embed, predict
 from .metrics.suites import compare, evaluate, suites as metric_suites
 from .models import build
 from .prune import apply_masks, magnitude_masks
+from .stats import binomial_se
 from .train import Recipe, cache_dir, fit, machine, progress_enabled, set_aside, state_hash
 
 
@@ -357,31 +359,65 @@ def wide(results: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return table.round(2)
 
 
+#: The set each outcome metric is a proportion over (its binomial error's n): ``Df`` and ``CTA``
+#: read the forgotten class's test images where a class is forgotten, else D_f (as the LFSSD
+#: suite); an attack's rate is over D_f.
+METRIC_SETS = {"UA": "forget", "RA": "retain", "TA": "test", "Utility": "test",
+               "CTA": "test_forget", "Dr": "test_retain", "Df": "test_forget",
+               "forget_err": "forget", "retain_err": "retain", "test_err": "test",
+               "MIA": "forget", "MIA_I": "forget", "MIA_efficacy": "forget"}
+
+
+def sample_counts(task: Task) -> dict[str, int]:
+    """How many images each metric of :data:`METRIC_SETS` is measured on in ``task``."""
+    test_forget = task.test_forget
+    sizes = {"forget": len(task.forget), "retain": len(task.retain), "test": len(task.test),
+             "test_retain": len(task.test_retain),
+             "test_forget": len(task.forget) if test_forget is None else len(test_forget)}
+    return {metric: sizes[part] for metric, part in METRIC_SETS.items()}
+
+
 def outcome(results: pd.DataFrame, method: str, metrics: list[str],
-            references: tuple[str, ...] = ("original", "retrain")) -> str:
+            references: tuple[str, ...] = ("original", "retrain"),
+            samples: dict[str, int] | None = None) -> str:
     """What one run showed, in a sentence per metric: ``method`` beside the reference methods
-    present in ``results`` (the original model and the retrained oracle), for a notebook's end."""
+    present in ``results`` (the original model and the retrained oracle), for a notebook's end.
+    ``samples`` (:func:`sample_counts`): each metric's image count, so every number carries its
+    binomial error (:func:`~unlearnbook.stats.binomial_se`) and the reading names the metrics
+    on which the method and the oracle lie within two of them."""
     first = results
     if "sparsity" in results:  # the dense model when a run has several sparsities
         first = results[results["sparsity"] == results["sparsity"].min()]
     values = first.pivot_table(index="label", columns="metric", values="value", aggfunc="first")
     if method not in values.index:
         return f"`{method}` did not run in this notebook."
+    samples = samples or {}
+
+    def number(label: str, metric: str) -> str:
+        value = values.loc[label, metric]
+        n = samples.get(metric)
+        return f"{value:.1f}" + (f" ± {binomial_se(value, n):.1f}" if n else "")
+
     lines = []
     for metric in metrics:
         if metric not in values:
             continue
-        refs = [f"{ref} {values.loc[ref, metric]:.1f}" for ref in references
-                if ref in values.index]
-        lines.append(f"- **{metric}**: `{method}` {values.loc[method, metric]:.1f}"
-                     + (f" ({', '.join(refs)})" if refs else ""))
+        refs = [f"{ref} {number(ref, metric)}" for ref in references if ref in values.index]
+        lines.append(f"- **{metric}**: `{method}` {number(method, metric)}"
+                     + (f" ({', '.join(refs)})" if refs else "")
+                     + (f", on {samples[metric]:,} images" if samples.get(metric) else ""))
     seconds = first[first["label"] == method]["seconds"].iloc[0]
     lines.append(f"- **run time**: `{method}` {seconds:.1f} s")
-    return "\n".join(lines) + "\n\n" + _reading(values, method, metrics)
+    if samples:
+        lines.append("\n± is the binomial error of a proportion over that many images (one run; "
+                     "no spread over seeds).")
+    return "\n".join(lines) + "\n\n" + _reading(values, method, metrics, samples)
 
 
-def _reading(values: pd.DataFrame, method: str, metrics: list[str]) -> str:
-    """One sentence of interpretation: did the method move the model towards the oracle?"""
+def _reading(values: pd.DataFrame, method: str, metrics: list[str],
+             samples: dict[str, int]) -> str:
+    """One sentence of interpretation: did the method move the model towards the oracle, and on
+    which metrics do the two lie within two binomial errors (the forget set cannot tell)?"""
     shown = [m for m in metrics if m in values]
     if not {"original", "retrain"} <= set(values.index) or not shown:
         return "Without both the original and the oracle in this run, there is no yardstick."
@@ -393,7 +429,13 @@ def _reading(values: pd.DataFrame, method: str, metrics: list[str]) -> str:
     farther = [m for m in shown if abs(row[m] - oracle[m]) > abs(original[m] - oracle[m])]
     text = (f"**Reading:** `{method}` moved closer to the oracle than the original model on "
             f"{len(closer)} of {len(shown)} metrics ({', '.join(closer) or 'none'})")
-    return text + (f" and away from it on {', '.join(farther)}." if farther else ".")
+    text += f" and away from it on {', '.join(farther)}." if farther else "."
+    tied = [m for m in shown if samples.get(m) and abs(row[m] - oracle[m]) <= 2 * math.hypot(
+        binomial_se(row[m], samples[m]), binomial_se(oracle[m], samples[m]))]
+    if tied:
+        text += (f" On {', '.join(tied)} it lies within two binomial errors of the oracle: at "
+                 "these sample sizes the two cannot be told apart.")
+    return text
 
 
 def sensitivity_specs(method: str, factors: list[float], base_hp: dict | None = None

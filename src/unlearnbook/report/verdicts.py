@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import UnlearnbookError, check_choice
+from ..stats import binomial_se
 from .core import (_PAPERS, KEYS, MISSING, BookData, Item, PaperReport, SettingCheck, find_item,
                    reported, short_name)
 
@@ -68,18 +69,6 @@ def calibrate(checks: list[SettingCheck], runs: int, binomial: float = 0.0
 STATUSES = ("replicated", "partly replicated", "not replicated", "uncertain",
             "not testable at this scale", "not run")
 REPLICATED, PARTLY, NOT_REPLICATED, UNCERTAIN, NOT_TESTABLE, NOT_RUN = STATUSES
-
-
-def binomial_se(percent: float, n: float) -> float:
-    """The standard error, in points, of an accuracy of ``percent`` measured on ``n`` samples,
-    as the half-width of the Wilson score interval at z = 1:
-    100·sqrt(p(1 − p)/n + 1/(4n²)) / (1 + 1/n). It is the textbook 100·sqrt(p(1 − p)/n) up to
-    terms in 1/n, but not 0 at 0% or 100%, where a handful of samples says little (at p = 0
-    and n = 100 it is 0.5 points)."""
-    if not n or pd.isna(n) or pd.isna(percent):
-        return 0.0
-    p = min(max(percent / 100.0, 0.0), 1.0)
-    return 100.0 * math.sqrt(p * (1.0 - p) / n + 1.0 / (4.0 * n * n)) / (1.0 + 1.0 / n)
 
 
 def status_of(checks: list[SettingCheck]) -> str:
