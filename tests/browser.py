@@ -1,8 +1,9 @@
 """Read built book pages in headless Chromium as a reader would, at a desktop and a phone width,
 and report what fails them (issue 38): an element past the content area (or past the right-hand
 sidebar, where a page has one), a JavaScript error, chapter-figure text under 9 px at its
-displayed size, a verdict table that is not one card per claim on a phone, a page that scrolls
-sideways. Used by the fixture book test and, on a real build, from the command line:
+displayed size, a verdict table that is not one card per claim on a phone, a table that scrolls
+sideways with its caption inside the scrolling box or without a line saying it scrolls, a page
+that scrolls sideways. Used by the fixture book test and, on a real build, from the command line:
 
     python tests/browser.py _build/html [page.html ...]
 """
@@ -63,8 +64,21 @@ window.addEventListener("load", () => setTimeout(() => {
     rows: t.querySelectorAll("tbody tr").length,
     block: getComputedStyle(t.querySelector("tbody tr") || t).display === "block",
     fits: t.getBoundingClientRect().right <= edge + 1}));
+  // a table that scrolls sideways: its caption must sit outside the box, a line must say so
+  const hidden = [];
+  for (const table of column.querySelectorAll("table")) {
+    let box = table.parentElement;
+    while (box && box !== column && !["auto", "scroll"].includes(getComputedStyle(box).overflowX))
+      box = box.parentElement;
+    if (!box || box === column || box.scrollWidth <= box.clientWidth + 1) continue;
+    const cue = box.nextElementSibling;
+    if (table.querySelector("caption"))
+      hidden.push("caption inside a scrolling box: " + name(table));
+    if (!(cue && cue.classList.contains("ub-hint") && cue.textContent.trim()))
+      hidden.push("a table scrolls sideways without a cue: " + name(table));
+  }
   const out = {errors: __ubErrors, wide: wide.map(w => name(w.el) + ": " + w.by + " px"), small,
-               cards, sideways: document.documentElement.scrollWidth - innerWidth};
+               cards, hidden, sideways: document.documentElement.scrollWidth - innerWidth};
   const pre = document.createElement("pre");
   pre.className = "ub-check"; pre.title = location.pathname.split("/").pop();
   pre.textContent = JSON.stringify(out);
@@ -118,7 +132,7 @@ def read_pages(root: Path, pages: list[Path], browser: str, base: str) -> dict:
     for page, width, _ in copies.values():
         found.setdefault((page, width), {
             "errors": [f"the page never finished loading: {proc.stderr[-300:]}"], "wide": [],
-            "small": [], "cards": [], "sideways": 0})
+            "small": [], "cards": [], "hidden": [], "sideways": 0})
     return found
 
 
@@ -153,6 +167,7 @@ def problems(root: Path, pages: list[Path], browser: str) -> list[str]:
             lines += [f"{where}: {e}" for e in seen["errors"]]
             lines += [f"{where}: past the content area: {w}" for w in seen["wide"]]
             lines += [f"{where}: figure text too small: {s}" for s in seen["small"]]
+            lines += [f"{where}: {h}" for h in seen["hidden"]]
             if seen["sideways"] > 1:
                 lines.append(f"{where}: the page scrolls sideways by {seen['sideways']} px")
             if width < 600:
