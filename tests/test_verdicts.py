@@ -296,9 +296,11 @@ def test_the_trained_models_table_has_one_row_per_model_and_says_if_a_run_uses_i
     meta = {"profile": "cpu", "planned": {"dau": [{"run_id": "c10-random-rn-s0",
                                                      "finished": True}]}}
     frame = core.originals_table(core.BookData(core.aggregate(pd.DataFrame()), meta,
-                                               tmp_path)).data
-    assert list(frame["a finished run here"]) == ["not yet", "yes"]
+                                               tmp_path))
+    assert list(frame["used by a finished run"]) == ["not yet", "yes"]
     assert list(frame["paper"]) == ["DAU", "DAU"] and list(frame["training (min)"]) == [50.0] * 2
+    assert list(frame["accuracy: train / forget set / test"]) == ["93.0 / 94.0 / 86.0"] * 2
+    assert frame["images × epochs"].iloc[0] == "45,000 cifar10 × 15"
 
 
 def test_claims_that_share_a_text_name_their_setting_in_the_summary():
@@ -429,3 +431,19 @@ def test_a_stand_in_row_says_what_ran():
         ours = frame[(frame[[c for c in frame.columns if c[1] == "ours"]] != core.MISSING)
                      .any(axis=1)]
         assert {key[-2] for key in ours.index} == {f"baby{suffix}"}, ours.index.tolist()
+
+
+def test_what_a_build_cannot_produce_comes_from_the_profiles_plans():
+    """Issue 38.2: "which profile runs this item" is read from every shipped profile's plan
+    (the build's meta), so a chapter cannot contradict the intro or the profile."""
+    data = _data([])
+    data.meta["profile"] = "cpu"
+    c100 = {"run_id": "c100-random-rn-s0", "group": "random", "target": "cifar100"}
+    data.meta["shipped"] = {"smoke": {"dau": []}, "cpu": {"dau": []},
+                            "paper": {"dau": [c100, {**c100, "run_id": "c100-random-rn-s1"}]}}
+    note = core.coverage_note(data, ["DAU-T1c", "DAU-T1d"])
+    assert note.startswith("**DAU-T1c and DAU-T1d**: this build's `cpu` profile plans no run")
+    assert "the `paper` profile plans 2." in note and "verdicts read \"not run\"" in note
+    data.meta["shipped"]["cpu"]["dau"] = [c100]
+    assert "`cpu` profile plans 1 run(s) of them; the `paper` profile plans 2." in \
+        core.coverage_note(data, ["DAU-T1c"])

@@ -5,9 +5,9 @@ import importlib
 import pkgutil
 
 from .core import (BookData, Claim, Gap, Item, PaperReport, Regime, SettingCheck, aggregate,
-                   collect, cost_frame, figure, find_item, html_table, originals_table,
-                   paper_report, papers, prepare_book, profile_note, register_paper, reported,
-                   scale_note, show, stacked, table, table_frame)
+                   collect, cost_frame, coverage_note, figure, find_item, html_table,
+                   originals_table, paper_report, papers, prepare_book, profile_note,
+                   register_paper, reported, scale_note, show, stacked, table, table_frame)
 from .verdicts import (Verdict, regime_table, simulate, verdict, verdict_counts,
                        verdict_summary)
 
@@ -16,7 +16,8 @@ for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["BookData", "Claim", "Gap", "Item", "PaperReport", "Regime", "SettingCheck", "Verdict",
-           "aggregate", "collect", "cost_frame", "figure", "find_item", "html_table",
-           "originals_table", "paper_report", "papers", "prepare_book", "profile_note",
-           "regime_table", "register_paper", "reported", "scale_note", "show", "simulate", "stacked", "table",
-           "table_frame", "verdict", "verdict_counts", "verdict_summary"]
+           "aggregate", "collect", "cost_frame", "coverage_note", "figure", "find_item",
+           "html_table", "originals_table", "paper_report", "papers", "prepare_book",
+           "profile_note", "regime_table", "register_paper", "reported", "scale_note", "show",
+           "simulate", "stacked", "table", "table_frame", "verdict", "verdict_counts",
+           "verdict_summary"]

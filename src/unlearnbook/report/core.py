@@ -394,10 +394,13 @@ class BookData:
 
     def unfinished(self, paper: str, item: Item) -> tuple[int, list[str]]:
         """How many runs the profile plans for an item, and the ids of those not finished."""
-        runs = [run for run in self.meta.get("planned", {}).get(paper, [])
-                if all(run[column] in allowed for column, allowed in item.select.items()
-                       if column in run)]
+        runs = _matching(self.meta.get("planned", {}).get(paper, []), item)
         return len(runs), [run["run_id"] for run in runs if not run["finished"]]
+
+    def planned_elsewhere(self, paper: str, item: Item) -> dict[str, int]:
+        """How many runs each shipped profile plans for an item (this build's included)."""
+        return {name: len(_matching(plans.get(paper, []), item))
+                for name, plans in self.meta.get("shipped", {}).items()}
 
     def extra(self, name: str, paper: str) -> pd.DataFrame:
         """A figure's extra table (``extra_<name>.csv`` of the runs), gathered across runs,
@@ -636,7 +639,7 @@ def figure(data: BookData, item_id: str):
     return item.figure(data, item)
 
 
-def originals_table(data: BookData):
+def originals_table(data: BookData) -> pd.DataFrame | None:
     """The models this profile trained ahead of its runs (``results/<profile>/originals.csv``:
     originals and oracles, their accuracy on their training, forget and test sets, training
     time and machine), one row per model, with the runs of this build that use it; None when the
@@ -653,14 +656,15 @@ def originals_table(data: BookData):
         used=[(paper, run) in finished for paper, run in zip(ours["paper"], ours["run"])])
     frame = pd.DataFrame({
         "model": ours["model"], "paper": ours["paper"].map(short_name),
-        "trained for": ours["run"], "dataset": ours["dataset"],
-        "train images": ours["train_images"].astype(int), "epochs": ours["epochs"].astype(int),
-        "train acc": ours["train_acc"], "forget-set acc": ours["forget_acc"],
-        "test acc": ours["test_acc"], "training (min)": (ours["train_seconds"] / 60).round(1),
-        "a finished run here": ours["used"].map({True: "yes", False: "not yet"})})
-    frame = frame.drop_duplicates()
-    return frame.style.hide(axis="index").set_table_styles(TABLE_STYLES + [
-        {"selector": "td", "props": "white-space: normal;"}]).format(precision=1)
+        "trained for": ours["run"],
+        "images × epochs": [f"{int(n):,} {dataset} × {int(e)}" for n, dataset, e
+                            in zip(ours["train_images"], ours["dataset"], ours["epochs"])],
+        "accuracy: train / forget set / test": [
+            f"{a:.1f} / {b:.1f} / {c:.1f}"
+            for a, b, c in zip(ours["train_acc"], ours["forget_acc"], ours["test_acc"])],
+        "training (min)": (ours["train_seconds"] / 60).round(1),
+        "used by a finished run": ours["used"].map({True: "yes", False: "not yet"})})
+    return frame.drop_duplicates().reset_index(drop=True)
 
 
 #: What a verdict at each shipped profile's scale means (other profiles: their description).
@@ -740,7 +744,7 @@ def html_table(frame: pd.DataFrame, cards: bool = False):
     ``unlearnbook.css``)."""
     styler = frame.style.hide(axis="index").set_table_styles(TABLE_STYLES[:2] + [
         {"selector": "td", "props": "white-space: normal; vertical-align: top;"},
-        {"selector": "td:first-child", "props": "white-space: nowrap;"}])
+        {"selector": "td:first-child", "props": "white-space: nowrap;"}]).format(precision=1)
     if not cards:
         return styler
     from IPython.display import HTML
@@ -1003,6 +1007,33 @@ def _provenance(folder: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _matching(planned: list[dict], item: Item) -> list[dict]:
+    """The planned runs (as :func:`_planned_labels` lists them) an item's ``select`` takes."""
+    return [run for run in planned if all(run[column] in allowed for column, allowed
+                                          in item.select.items() if column in run)]
+
+
+def coverage_note(data: BookData, item_ids: list[str]) -> str:
+    """Which profiles run these items (from every shipped profile's plan, the same record the
+    verdicts read for this build's): for a chapter's "what this build cannot produce"."""
+    found = [find_item(item_id) for item_id in item_ids]
+    counts: dict[str, int] = {}
+    for report, item in found:
+        for name, count in data.planned_elsewhere(report.name, item).items():
+            counts[name] = counts.get(name, 0) + count
+    names = " and ".join(item_ids)
+    here = counts.get(data.profile, 0)
+    others = [f"the `{name}` profile plans {count}" for name, count in counts.items()
+              if name != data.profile and count]
+    text = (f"**{names}**: this build's `{data.profile}` profile plans "
+            + (f"{here} run(s) of them" if here else "no run of them"))
+    text += f"; {', '.join(others)}." if others else "; no shipped profile runs them."
+    if not here:
+        text += (" Their tables show the paper's numbers only, and their verdicts read "
+                 "\"not run\".")
+    return text
+
+
 def _planned_labels(run, finished: set[str]) -> dict:
     """A planned run as the book's ``meta.json`` lists it: its id, :data:`PLANNED_KEYS` and
     whether it has finished."""
@@ -1032,7 +1063,7 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
                  out: str | os.PathLike = "book/generated") -> str:
     """Aggregate a profile's finished runs into ``out`` (aggregate.csv, meta.json) and copy each
     paper's tutorial run (its headline scenario) as ``<paper>_tutorial.ipynb``."""
-    from ..profiles import expand, load, papers_in, tutorial_run
+    from ..profiles import BUILTIN, expand, load, papers_in, tutorial_run
 
     spec = load(profile)
     out = Path(out)
@@ -1062,7 +1093,10 @@ def prepare_book(profile: str | os.PathLike, results: str | os.PathLike = "resul
     meta = {"profile": spec["name"], "description": html.escape(str(spec.get("description", ""))),
             "built": time.strftime("%Y-%m-%d %H:%M"), "papers": {},
             "planned": {paper: [_planned_labels(run, done) for run in runs]
-                        for paper, runs in plan.items()}}
+                        for paper, runs in plan.items()},
+            "shipped": {name: {paper: [_planned_labels(run, set()) for run in
+                                       expand(load(name), paper)] for paper in papers_in(load(name))}
+                        for name in BUILTIN}}
     lines = []
     for paper in papers():
         runs = frame[frame["paper"] == paper] if not frame.empty else frame
