@@ -744,6 +744,7 @@ def html_table(frame: pd.DataFrame, cards: bool = False):
     ``unlearnbook.css``)."""
     styler = frame.style.hide(axis="index").set_table_styles(TABLE_STYLES[:2] + [
         {"selector": "td", "props": "white-space: normal; vertical-align: top;"},
+        {"selector": "th", "props": "white-space: normal; vertical-align: bottom;"},
         {"selector": "td:first-child", "props": "white-space: nowrap;"}]).format(precision=1)
     if not cards:
         return styler
