@@ -201,7 +201,8 @@ def _fixture_results(tmp_path: Path) -> tuple[Path, Path]:
                      "paper": "lfssd", "run_id": run_id, "group": group, "target": target,
                      "dataset": "digits", "scenario": group, "arch_key": "rn", "arch": "smallcnn",
                      "train_seed": seed, "split_seed": seed, "unlearn_seed": 0,
-                     "data_source": "fixture", "hardware": "test"}
+                     "data_source": "fixture", "hardware": "test",
+                     **({"forget_class": 3} if group == "class" else {"forget_size": 20})}
                     for m, triple in values.items() for metric, v in zip(("Dr", "Df", "MIA"), triple)]
             folder = results / "fixture" / "lfssd" / run_id
             folder.mkdir(parents=True)
@@ -219,11 +220,13 @@ def test_report_renders_lfssd_tables_from_fixture(tmp_path):
     print(prepare_book(profile, results, out))
     data = BookData.load(out)
     table = table_frame(data, "LFSSD-T1")
-    assert table.loc[("class", "rn", "lamp", "lfssd"), ("Dr", "ours")] == "97.50 ± 0.71"
-    assert table.loc[("class", "rn", "lamp", "lfssd"), ("Dr", "paper")] == "76.36"  # no ± 0.00
+    lamp = ("class", "rn", "lamp · ran: digits, class 3, small CNN", "lfssd")  # a stand-in row
+    assert table.loc[lamp, ("Dr", "ours")] == "97.50 ± 0.71"
+    assert table.loc[lamp, ("Dr", "paper")] == "76.36"  # no ± 0.00
     assert table.loc[("subclass", "vit", "lamp", "lfssd"), ("Df", "ours")] == "–"
     t7 = table_frame(data, "LFSSD-T7")
-    assert t7.loc[("rn", "random", "retrain"), ("MIA", "ours")] == "5.50 ± 0.71"
+    random = ("rn", "random · ran: digits, random 20, small CNN", "retrain")
+    assert t7.loc[random, ("MIA", "ours")] == "5.50 ± 0.71"
     assert list(t7.columns.get_level_values(0)[:2]) == ["Dr", "Dr"]  # ours beside the paper's
     assert data.meta["papers"]["lfssd"]["runs"] == 4
     assert data.meta["papers"]["lfssd"]["seeds"] == {"train": 2, "split": 2, "unlearn": 1}

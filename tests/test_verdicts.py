@@ -18,6 +18,7 @@ PAPER_OUTCOMES = [
     ("LFSSD-T1", 10, 12, "partly replicated"), ("LFSSD-T2", 1, 1, "replicated"),
     ("LFSSD-T4", 29, 30, "partly replicated"), ("LFSSD-T5", 29, 30, "partly replicated"),
     ("LFSSD-T6", 19, 30, "partly replicated"), ("LFSSD-T7", 6, 6, "replicated"),
+    ("LFSSD-X1", 88, 96, "partly replicated"),
     ("DAU-T1a", 2, 2, "replicated"), ("DAU-T1b", 6, 6, "uncertain"),
     ("DAU-T1c", 2, 2, "replicated"), ("DAU-T2", 4, 4, "uncertain"),
     ("SURE-T1", 4, 4, "uncertain"), ("SURE-T2", 1, 1, "uncertain"),
@@ -27,6 +28,8 @@ PAPER_OUTCOMES = [
 ]
 PAPER_CONTRADICTS = {
     "LFSSD-T4": {"class · vit · baby · MIA"},  # MIA 4.0 against Retrain's 21.5
+    # sub-class forgetting: LFSSD forgets what SSD and the oracle keep (D_f 18.1 / 75.3 / 91.5)
+    "LFSSD-X1": {"subclass · rn · sea · Df", "subclass · vit · baby · MIA"},
     "ADA-T4": {"ALL-CNN cifar10 class · vs SCRUB", "ResNet-18 cifar10 selective · near 50"},
 }
 

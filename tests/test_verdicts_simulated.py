@@ -24,7 +24,7 @@ BOOK = str(ROOT / "book")
 DRAWS = 8
 CLAIMS = [item.id for name in ub.report.papers() for item in ub.report.paper_report(name).items
           if item.claim is not None
-          and not ub.report.reported(name, BOOK).query("item == @item.id").empty]
+          and not ub.report.reported(name, BOOK).query("item in @item.printed_ids").empty]
 
 
 def _shares(item_id: str, kind: str) -> dict[str, float]:

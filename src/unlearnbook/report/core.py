@@ -191,6 +191,12 @@ class Item:
     unavailable: str = ""
     folded: str = ""  # a reference table shown behind "Show <folded>" (e.g. hyper-parameters)
     page: str = ""  # the book page that shows the item, when not its paper's chapter
+    printed: tuple[str, ...] = ()  # the items whose printed numbers it reads (default: its own)
+
+    @property
+    def printed_ids(self) -> tuple[str, ...]:
+        """The ids of the transcribed items this item's paper side reads."""
+        return self.printed or (self.id,)
 
 
 @dataclass(frozen=True)
@@ -427,7 +433,7 @@ class BookData:
     def paper(self, paper: str, item: Item) -> pd.DataFrame:
         """The paper's printed numbers for an item."""
         data = reported(paper, self.book_dir)
-        data = data[data["item"] == item.id]
+        data = data[data["item"].isin(item.printed_ids)]
         if item.metrics and not data.empty:
             data = data[data["metric"].isin(item.metrics)]
         return data

@@ -50,6 +50,34 @@ def forgets_like_retrain(frame: pd.DataFrame, tolerance: float = 10.0,
     return checks
 
 
+def competitive_with_ssd(frame: pd.DataFrame, tolerance: float = 5.0) -> list[SettingCheck]:
+    """§2: LFSSD "is competitive with state-of-the-art methods such as SSD", on the paper's own
+    objective (D_f and MIA like the oracle's, D_r kept), as atomic checks per setting: LFSSD's
+    distance to the oracle (the paper's "retrain", ``retrain_head``) on D_f and on MIA is at
+    most SSD's plus ``tolerance`` points, and its D_r at most ``tolerance`` points below SSD's.
+    Competitive, not better: LFSSD may beat SSD by any margin."""
+    checks = []
+    for setting, part in frame.groupby(list(SETTING), sort=False):
+        values = part.set_index(["label", "metric"])
+        mean, std = values["mean"], values["std"].fillna(0.0)
+        name = _setting_name(setting)
+        for metric in ("Df", "MIA"):
+            needed = [("lfssd", metric), ("ssd", metric), ("retrain_head", metric)]
+            if all(k in mean.index for k in needed):
+                ours, rival, oracle = (float(mean[k]) for k in needed)
+                margin = abs(rival - oracle) + tolerance - abs(ours - oracle)
+                checks.append(SettingCheck(
+                    f"{name} · {metric}", margin >= 0, margin, float(max(std[k] for k in needed)),
+                    f"{metric} {ours:.1f} vs SSD {rival:.1f}, oracle {oracle:.1f}"))
+        needed = [("lfssd", "Dr"), ("ssd", "Dr")]
+        if all(k in mean.index for k in needed):
+            margin = float(mean[needed[0]] - mean[needed[1]]) + tolerance
+            checks.append(SettingCheck(
+                f"{name} · Dr", margin >= 0, margin, float(max(std[k] for k in needed)),
+                f"D_r {mean[needed[0]]:.1f} vs SSD {mean[needed[1]]:.1f}"))
+    return checks
+
+
 def alpha_value(label: str) -> float:
     """The α of a T2 label ``alpha=<value>``."""
     return float(label.split("=")[1])
@@ -84,6 +112,9 @@ def alpha_figure(data: BookData, item: Item):
 FORGETS = Claim("LFSSD scores like the retrained model (D_f and MIA within 10 points of its) "
                 "while keeping D_r (within 5 points of the original's).", forgets_like_retrain,
                 forgetting=True, kind="close")
+COMPETITIVE = Claim("LFSSD is competitive with SSD: on D_f and MIA it is at most 5 points "
+                    "farther from the retrained model than SSD, and its D_r at most 5 points "
+                    "below SSD's.", competitive_with_ssd, forgetting=True, rival="ssd")
 PLATEAU = Claim("A wide plateau of α forgets the class (D_f ≤ 5%) while D_r stays within 3 "
                 "points of the best.", wide_plateau, units="count")
 #: The paper's regime, read on what its claims depend on, per architecture. Class, sub-class and
@@ -139,5 +170,10 @@ REPORT = register_paper(PaperReport(
              ROWS, claim=FORGETS),
         Item("LFSSD-T7", "random-sample unlearning on CIFAR-10", {"group": ["random"]}, METRICS,
              ROWS, claim=FORGETS),
+        Item("LFSSD-X1", "LFSSD against SSD in every setting (§2: competitive with SSD)",
+             {"group": ["class", "subclass", "superclass", "random"]}, METRICS,
+             ("group",) + ROWS, ("original", "retrain_head", "ssd", "lfssd"),
+             claim=COMPETITIVE, folded="LFSSD and SSD in every setting, ours beside the paper's",
+             printed=("LFSSD-T4", "LFSSD-T5", "LFSSD-T6", "LFSSD-T7")),
     ),
 ))

@@ -160,7 +160,7 @@ def regime_check(data: "BookData", report: PaperReport, item: Item) -> RegimeChe
         return band_check(data, report, item, ours)
     ours = ours[ours["label"].isin(regime.labels) & ours["metric"].isin(regime.metrics)]
     theirs = reported(report.name, data.book_dir)
-    theirs = theirs[theirs["item"] == (regime.item or item.id)]
+    theirs = theirs[theirs["item"].isin([regime.item] if regime.item else item.printed_ids)]
     theirs = theirs[theirs["label"].isin(regime.labels) & theirs["metric"].isin(regime.metrics)]
     for column, allowed in regime.select.items():
         theirs = theirs[theirs[column].isin(allowed)]
@@ -607,7 +607,7 @@ def simulated_frame(report: PaperReport, item: Item, kind: str) -> pd.DataFrame 
     kind needs, e.g. no original model)."""
     check_choice("simulation kind", kind, KINDS)
     frame = reported(report.name)
-    frame = frame[frame["item"] == item.id]
+    frame = frame[frame["item"].isin(item.printed_ids)]
     if frame.empty:
         return None
     frame = frame.assign(std=frame["std"].astype(float))
