@@ -450,3 +450,25 @@ def test_what_a_build_cannot_produce_comes_from_the_profiles_plans():
     data.meta["shipped"]["cpu"]["dau"] = [c100]
     assert "`cpu` profile plans 1 run(s) of them; the `paper` profile plans 2." in \
         core.coverage_note(data, ["DAU-T1c"])
+
+
+def test_sures_mia_figures_are_checked_as_its_appendix_reads_them():
+    """Issue 36.8: F9 (random) and F12 (partial class), §A's reading of Figs. 9 and 12: MIA-I
+    flat (F9) or SURE's within 5 points of the oracle's (F12), and SURE closest on MIA-II."""
+    def rows(group: str, mia_i: dict, mia_ii: dict) -> list[dict]:
+        return [{"paper": "sure", "group": group, "target": "size 100", "label": label,
+                 "metric": metric, "mean": value}
+                for metric, values in (("MIA_I", mia_i), ("MIA_II", mia_ii))
+                for label, value in values.items()]
+    near = {"retrain": 50.0, "sure": 50.5, "l1sparse": 61.0}
+    closest = {"retrain": 58.0, "sure": 60.0, "l1sparse": 70.0}
+    f12 = verdicts.verdict(_data(rows("partial", near, closest), n=3), "SURE-F12")
+    assert f12.status == "replicated", f12.markdown()
+    far = verdicts.verdict(_data(rows("partial", {**near, "sure": 65.0},
+                                      {**closest, "sure": 68.0}), n=3), "SURE-F12")
+    assert far.status == "not replicated" and "MIA-I SURE 65.0, oracle 50.0" in far.detail
+    flat = {"retrain": 50.0, "sure": 50.5, "l1sparse": 51.0}
+    f9 = verdicts.verdict(_data(rows("random", flat, closest), n=3), "SURE-F9")
+    assert f9.status == "replicated", f9.markdown()
+    part = verdicts.verdict(_data(rows("random", near, closest), n=3), "SURE-F9")
+    assert part.status == "partly replicated" and "MIA-I from 50.0" in part.detail

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -175,6 +176,52 @@ def mia_flat(frame: pd.DataFrame, limit: float = 5.0) -> list[SettingCheck]:
                                    f"MIA-I from {values.min():.1f} ({values.idxmin()}) to "
                                    f"{values.max():.1f} ({values.idxmax()})"))
     return checks
+
+
+def closest_on(metric: str, name: str):
+    """A check per setting that SURE's ``metric`` lies closest to the oracle's among the
+    methods (ties count for SURE)."""
+    def check(frame: pd.DataFrame) -> list[SettingCheck]:
+        checks = []
+        for target, table in _means(frame).groupby(level="target"):
+            table = table.droplevel("target")
+            if metric not in table or not {"sure", "retrain"} <= set(table.index):
+                continue
+            distance = (table[metric] - table.loc["retrain", metric]).abs().drop(
+                index=["retrain", "original"], errors="ignore").dropna()
+            if len(distance) < 2:
+                continue
+            effect = float(distance.drop("sure").min() - distance["sure"])
+            checks.append(SettingCheck(
+                f"{target}: {name}", effect >= 0, effect,
+                _spread(frame, ["sure", "retrain"], [metric]),
+                f"{name} distance to the oracle: SURE {distance['sure']:.1f}, closest rival "
+                f"{distance.drop('sure').idxmin()} {distance.drop('sure').min():.1f}"))
+        return checks
+    return check
+
+
+def mia_flat_sure_closest(frame: pd.DataFrame) -> list[SettingCheck]:
+    """F9 (random), §A's reading of Fig. 9: MIA-I flat over all methods and the oracle
+    (:func:`mia_flat`), and on MIA-II SURE closest to the oracle."""
+    return ([replace(c, setting=f"{c.setting}: MIA-I flat") for c in mia_flat(frame)]
+            + closest_on("MIA_II", "MIA-II")(frame))
+
+
+def mia_near_oracle(frame: pd.DataFrame, limit: float = 5.0) -> list[SettingCheck]:
+    """F12 (partial class), §A's reading of Fig. 12: SURE's MIA-I within ``limit`` points of
+    the oracle's ("very close"), and on MIA-II SURE closest to the oracle."""
+    checks = []
+    for target, table in _means(frame).groupby(level="target"):
+        table = table.droplevel("target")
+        if "MIA_I" not in table or not {"sure", "retrain"} <= set(table.index):
+            continue
+        gap = abs(float(table.loc["sure", "MIA_I"] - table.loc["retrain", "MIA_I"]))
+        checks.append(SettingCheck(f"{target}: MIA-I", gap <= limit, limit - gap,
+                                   _spread(frame, ["sure", "retrain"], ["MIA_I"]),
+                                   f"MIA-I SURE {table.loc['sure', 'MIA_I']:.1f}, oracle "
+                                   f"{table.loc['retrain', 'MIA_I']:.1f}"))
+    return checks + closest_on("MIA_II", "MIA-II")(frame)
 
 
 def stability(frame: pd.DataFrame) -> list[SettingCheck]:
@@ -465,8 +512,9 @@ REPORT = register_paper(PaperReport(
                          forgetting=True), page="sure_scenarios"),
         Item("SURE-F9", "random: MIA-I and MIA-II with the oracle", {"group": ["random"]},
              ("MIA_I", "MIA_II"), labels=("retrain",) + METHODS, figure=mia_figure,
-             claim=Claim("Random forgetting: MIAs are largely ineffective; every method and "
-                         "the oracle score alike (MIA-I within 5 points).", mia_flat),
+             claim=Claim("Random forgetting: MIA-I is ineffective (every method and the "
+                         "oracle within 5 points), and on MIA-II SURE is the closest to the "
+                         "oracle.", mia_flat_sure_closest),
              page="sure_scenarios"),
         Item("SURE-F10", "partial class: accuracy during unlearning", {"group": ["partial"]},
              figure=curves_figure, page="sure_scenarios"),
@@ -478,7 +526,10 @@ REPORT = register_paper(PaperReport(
              page="sure_scenarios"),
         Item("SURE-F12", "partial class: MIA-I and MIA-II with the oracle",
              {"group": ["partial"]}, ("MIA_I", "MIA_II"), labels=("retrain",) + METHODS,
-             figure=mia_figure, page="sure_scenarios"),
+             figure=mia_figure, page="sure_scenarios",
+             claim=Claim("Partial class: SURE's MIA-I is within 5 points of the oracle's, and "
+                         "on MIA-II SURE is the closest to the oracle.", mia_near_oracle,
+                         forgetting=True)),
         Item("SURE-F13", "CINIC-10", {"group": ["cinic10"]}, RADAR, labels=METHODS,
              figure=radar_figure, unavailable=USER_DATA.format(what="CINIC-10")),
         Item("SURE-F14", "Tiny ImageNet", {"group": ["tinyimagenet"]}, RADAR, labels=METHODS,
