@@ -45,7 +45,7 @@ assignments: $(BIN)/unlearnbook
 # grade a folder of submissions: make grade ASSIGNMENT=sure SUBMISSIONS=path/to/folder
 grade: $(BIN)/unlearnbook
 	$(BIN)/unlearnbook grade '$(SUBMISSIONS)' --autograder 'assignments/dist/$(ASSIGNMENT)' \
-		--out 'assignments/dist/grades-$(ASSIGNMENT).csv'
+		--out 'assignments/dist/grades-$(ASSIGNMENT).csv' $(if $(PDF),--pdf)
 
 test: $(BIN)/unlearnbook
 	$(BIN)/python -m pytest

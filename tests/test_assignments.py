@@ -2,6 +2,7 @@
 book's pipeline. Building and grading run Otter as a teacher would, on digits."""
 import copy
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -465,3 +466,23 @@ def test_doing_nothing_loses_sures_end_to_end_points():
         except AssertionError:
             passed = False
         assert passed is passes
+
+
+def test_written_answers_print_as_a_pdf_for_gradescope(tmp_path, monkeypatch):
+    """Issue 39.6: each submission's written answers as a PDF (Gradescope's upload of a manually
+    graded submission), from the Markdown file grading writes; without Chromium, one clear
+    error before any grading starts."""
+    if shutil.which("chromium") is None:
+        pytest.skip("no Chromium on this machine (Debian: apt install chromium)")
+    pypdf = pytest.importorskip("pypdf")
+    answers = tmp_path / "s1.md"
+    answers.write_text("# s1.ipynb: written answers, to grade by hand\n\n## q4 (2 points)\n\n"
+                       "The gap closes because **D_f** is small.\n")
+    pdf = teaching.answers_pdf(answers, tmp_path / "out" / "s1.pdf")
+    text = pypdf.PdfReader(pdf).pages[0].extract_text()
+    assert "q4 (2 points)" in text and "The gap closes because D_f is small." in text
+    with pytest.raises(ub.UnlearnbookError, match="pdf=True needs out"):
+        teaching.grade(tmp_path, tmp_path, out=None, pdf=True)
+    monkeypatch.setattr(teaching.shutil, "which", lambda name: None)
+    with pytest.raises(ub.UnlearnbookError, match="apt install chromium"):
+        teaching.grade(tmp_path, tmp_path, out=tmp_path / "grades.csv", pdf=True)

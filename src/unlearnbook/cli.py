@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--autograder", required=True,
                        help="an autograder zip, or its assignment's folder under assign's --out")
     grade.add_argument("--out", default="grades.csv")
+    grade.add_argument("--pdf", action="store_true",
+                       help="also print each submission's written answers as a PDF beside "
+                            "their Markdown file (for Gradescope; needs Chromium)")
     verdicts = sub.add_parser("verdicts", help="calibrate the claims' rules by simulation: "
                                                 "the share of simulated builds per status")
     verdicts.add_argument("--simulate", required=True,
@@ -111,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import teaching
 
             if args.command == "grade":
-                table = teaching.grade(args.submissions, args.autograder, args.out)
+                table = teaching.grade(args.submissions, args.autograder, args.out,
+                                       pdf=args.pdf)
                 print(table.to_string(index=False))
                 print(f"wrote {args.out}")
                 return 0

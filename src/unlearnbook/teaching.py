@@ -188,7 +188,7 @@ def autograder_zip(path: str | os.PathLike) -> Path:
 
 def grade(submissions: str | os.PathLike | Sequence[str | os.PathLike],
           autograder: str | os.PathLike, out: str | os.PathLike | None = None,
-          time_limit: float = 900.0) -> pd.DataFrame:
+          time_limit: float = 900.0, pdf: bool = False) -> pd.DataFrame:
     """Grade every submitted notebook (a folder of ``.ipynb`` files, or a list of them) with
     ``otter run`` against one assignment's autograder: one row per submission, one column per
     autograded question, ``by_hand`` (the written questions' points, graded by hand), ``total``
@@ -196,7 +196,13 @@ def grade(submissions: str | os.PathLike | Sequence[str | os.PathLike],
     ``error`` where Otter could not grade it (a damaged notebook, a run past ``time_limit``
     seconds): one bad submission never stops the batch. ``out``: the table as CSV, replaced at
     the start and rewritten after every submission (an earlier table is never read as this
-    one), with each written answer in ``<out stem>-written/<submission>.md``."""
+    one), with each written answer in ``<out stem>-written/<submission>.md`` and, with ``pdf``,
+    beside it as ``<submission>.pdf`` (:func:`answers_pdf`: Gradescope's upload of a manually
+    graded submission)."""
+    browser = pdf_printer() if pdf else None  # a missing Chromium stops before any grading
+    if pdf and out is None:
+        raise UnlearnbookError("pdf=True needs out (the PDFs go beside the grades table); "
+                               "allowed: a path such as assignments/dist/grades-sure.csv")
     archive = autograder_zip(autograder)
     if isinstance(submissions, (str, os.PathLike)) and Path(submissions).is_dir():
         notebooks = sorted(Path(submissions).glob("*.ipynb"))
@@ -232,7 +238,9 @@ def grade(submissions: str | os.PathLike | Sequence[str | os.PathLike],
         row["by_hand"] = by_hand
         rows.append(row)
         if answers_dir is not None and written:
-            _write_answers(notebook, written, answers_dir)
+            answers = _write_answers(notebook, written, answers_dir)
+            if browser is not None:
+                answers_pdf(answers, answers.with_suffix(".pdf"), browser)
         if out is not None:
             write_text(out, pd.DataFrame(rows).to_csv(index=False))
     table = pd.DataFrame(rows)
@@ -241,9 +249,9 @@ def grade(submissions: str | os.PathLike | Sequence[str | os.PathLike],
     return table.fillna({"error": ""})
 
 
-def _write_answers(notebook: Path, written: list[dict], folder: Path) -> None:
+def _write_answers(notebook: Path, written: list[dict], folder: Path) -> Path:
     """One Markdown file per submission with its written answers, each under its question's
-    name and points (empty where the notebook cannot be read or holds no answer)."""
+    name and points (empty where the notebook cannot be read or holds no answer); its path."""
     try:
         answers = written_answers(json.loads(notebook.read_text()))
     except (OSError, ValueError):
@@ -254,3 +262,44 @@ def _write_answers(notebook: Path, written: list[dict], folder: Path) -> None:
         parts.append(f"## {question['name']} ({question['points']} points)\n\n{answer}\n")
     folder.mkdir(parents=True, exist_ok=True)
     write_text(folder / f"{notebook.stem}.md", "\n".join(parts))
+    return folder / f"{notebook.stem}.md"
+
+
+def pdf_printer() -> str:
+    """The Chromium (or Chrome) that prints the written answers as PDF, or one error saying
+    what to install."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    raise UnlearnbookError("no Chromium on this machine to print the written answers as PDF; "
+                           "allowed: install chromium (Debian: apt install chromium), or grade "
+                           "from the Markdown files without --pdf")
+
+
+def answers_pdf(markdown: Path, out: Path, browser: str | None = None) -> Path:
+    """A submission's written answers (the Markdown of :func:`_write_answers`) as a PDF, printed
+    by headless Chromium from HTML (TeX stays as typed: the grader reads it as written)."""
+    from nbconvert.filters.markdown import markdown2html
+
+    body = markdown2html(markdown.read_text())
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><style>body {font: 11pt/1.45 "
+            "sans-serif; margin: 2cm;} h1 {font-size: 15pt;} h2 {font-size: 12.5pt; "
+            "margin-top: 1.5em;} a.anchor-link {display: none;} pre, code {white-space: "
+            f"pre-wrap;}}</style></head><body>{body}</body></html>")
+    with tempfile.TemporaryDirectory() as scratch:
+        html = Path(scratch) / "answers.html"
+        html.write_text(page, encoding="utf-8")
+        printed = Path(scratch) / "answers.pdf"
+        try:
+            subprocess.run([browser or pdf_printer(), "--headless", "--no-sandbox",
+                            "--disable-gpu", f"--user-data-dir={scratch}/profile",
+                            "--no-pdf-header-footer", f"--print-to-pdf={printed}",
+                            html.as_uri()], capture_output=True, timeout=120, check=True)
+        except (subprocess.SubprocessError, OSError) as err:
+            raise UnlearnbookError(f"Chromium could not print {markdown.name} as PDF "
+                                   f"({type(err).__name__})") from None
+        if not printed.is_file():
+            raise UnlearnbookError(f"Chromium printed no PDF for {markdown.name}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(printed, out)
+    return out
