@@ -42,7 +42,7 @@ endif
 assignments: $(BIN)/unlearnbook
 	$(BIN)/unlearnbook assign
 
-# grade a folder of submissions: make grade ASSIGNMENT=sure SUBMISSIONS=path/to/folder
+# grade a folder of submissions: make grade ASSIGNMENT=sure SUBMISSIONS=path/to/folder [PDF=1]
 grade: $(BIN)/unlearnbook
 	$(BIN)/unlearnbook grade '$(SUBMISSIONS)' --autograder 'assignments/dist/$(ASSIGNMENT)' \
 		--out 'assignments/dist/grades-$(ASSIGNMENT).csv' $(if $(PDF),--pdf)
