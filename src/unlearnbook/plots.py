@@ -7,6 +7,22 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.patches import FancyBboxPatch
 
+#: The most panels a figure puts side by side (issue 38.5: a panel stays readable in the text
+#: column and on a phone).
+PANELS_PER_ROW = 2
+
+
+def panel_grid(count: int, width: float, height: float, **kwargs):
+    """A figure of ``count`` panels of ``width`` x ``height`` inches, at most
+    :data:`PANELS_PER_ROW` per row, the unused ones switched off; (figure, the used axes)."""
+    columns = max(1, min(count, PANELS_PER_ROW))
+    rows = max(1, -(-count // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows),
+                             squeeze=False, **kwargs)
+    for ax in list(axes.flat)[count:]:
+        ax.axis("off")
+    return fig, list(axes.flat)[:max(count, 1)]
+
 
 def dampening_by_layer(reports: dict[str, pd.DataFrame], ax=None):
     """Percentage of each layer's parameters selected (and dampened) by SSD-style methods."""
@@ -82,7 +98,7 @@ def dau_history(history: pd.DataFrame, window: int = 5):
     """DAU's min-max game: the attacker's loss, the defender's retain loss and V_ss per iteration
     (moving averages)."""
     columns = [c for c in ("attacker_loss", "defender_ce", "vss") if c in history]
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 2.6))
+    fig, axes = panel_grid(len(columns), 3.2, 2.6)
     titles = {"attacker_loss": "attacker loss (-L_A)", "defender_ce": "defender CE on D_r",
               "vss": "V_ss (Barlow Twins)"}
     for ax, column in zip(axes, columns):
@@ -156,7 +172,8 @@ def epoch_curves(frame: pd.DataFrame, oracle: str = "retrain"):
     metrics = list(dict.fromkeys(curves["metric"]))
     finals = frame[frame["label"].eq(oracle) & frame["metric"].isin(metrics)]
     grid = sns.relplot(data=curves, x="epoch", y=value, hue="label", col="metric",
-                       col_order=metrics, kind="line", height=2.6, aspect=1.1,
+                       col_order=metrics, col_wrap=PANELS_PER_ROW, kind="line", height=2.6,
+                       aspect=1.1,
                        facet_kws={"sharey": False}, errorbar=None)
     for metric, ax in grid.axes_dict.items():
         for level in finals[finals["metric"] == metric][value]:
@@ -178,17 +195,21 @@ def gap_bars(frame: pd.DataFrame, metrics: list[str], row: str | None = None,
     value = _value(frame)
     data = frame[frame["metric"].isin(metrics)]
     labels = order or list(dict.fromkeys(data["label"]))
-    row_order = None
-    if row is not None:
+    panels = metrics
+    if row is not None:  # one panel per (row value, metric), the row values in numeric order
         def number(value: object) -> float:
             digits = "".join(c for c in str(value) if c.isdigit())
             return float(digits) if digits else float("inf")
         row_order = sorted(dict.fromkeys(data[row]), key=lambda v: (number(v), str(v)))
-    grid = sns.catplot(data=data, x="label", y=value, col="metric", col_order=metrics, row=row,
-                       row_order=row_order, kind="bar", order=labels, hue="label",
+        data = data.assign(metric=data[row].astype(str) + " · " + data["metric"])
+        panels = [f"{r} · {m}" for r in row_order for m in metrics
+                  if f"{r} · {m}" in set(data["metric"])]
+    grid = sns.catplot(data=data, x="label", y=value, col="metric", col_order=panels,
+                       col_wrap=PANELS_PER_ROW, kind="bar", order=labels, hue="label",
                        hue_order=labels, legend=False, height=2.3, aspect=1.3, sharey=False,
                        sharex=False, errorbar=None, saturation=1,
                        palette={l: HIGHLIGHT if l == highlight else BASE for l in labels})
+    grid.set_titles("{col_name}")
     for ax in grid.axes.flat:
         ax.tick_params(axis="x", rotation=60, labelsize=9)
         ax.set_xlabel("")
@@ -210,11 +231,8 @@ def ours_vs_paper(frame: pd.DataFrame, metric: str, setting: list[str],
     data["setting"] = data[setting].astype(str).agg(" ".join, axis=1) if setting else ""
     settings = list(dict.fromkeys(data["setting"]))
     labels = list(dict.fromkeys(data["label"]))
-    columns = min(len(settings), 4)
-    rows = -(-len(settings) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 0.28 * len(labels) * rows
-                                                     + 0.9 * rows), squeeze=False, sharey=True)
-    for ax, name in zip(axes.flat, settings):
+    fig, axes = panel_grid(len(settings), 3.2, 0.28 * len(labels) + 0.9, sharey=True)
+    for ax, name in zip(axes, settings):
         part = data[data["setting"] == name]
         for source, style in (("paper", dict(facecolors="none")), ("ours", {})):
             points = part[part["source"] == source].set_index("label").reindex(labels)
@@ -229,10 +247,8 @@ def ours_vs_paper(frame: pd.DataFrame, metric: str, setting: list[str],
         for tick in ax.get_yticklabels():
             tick.set_fontweight("bold" if tick.get_text() == highlight else "normal")
         ax.grid(axis="x", alpha=0.3)
-    axes.flat[0].invert_yaxis()  # shared: the first method on top in every panel
-    for ax in list(axes.flat)[len(settings):]:
-        ax.axis("off")
-    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=2,
+    axes[0].invert_yaxis()  # shared: the first method on top in every panel
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2,
                fontsize=9, bbox_to_anchor=(0.5, -0.06), frameon=False)
     fig.tight_layout()
     return fig
@@ -260,14 +276,13 @@ def radar(frame: pd.DataFrame, axes: list[str], title: str = "", ax=None):
     return ax
 
 
-def embedding_panels(embedding: pd.DataFrame, columns: int = 5):
+def embedding_panels(embedding: pd.DataFrame):
     """SURE-F6: one t-SNE panel per model; red D_f, cyan retained samples of D_f's classes,
     blue the other retained samples."""
     colours = {"other": "#1f4e9c", "forget class": "#17becf", "forget": "#d62728"}
     labels = list(dict.fromkeys(embedding["label"]))
-    rows = -(-len(labels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.5 * columns, 2.5 * rows), squeeze=False)
-    for ax, label in zip(axes.flat, labels):
+    fig, axes = panel_grid(len(labels), 2.5, 2.5)
+    for ax, label in zip(axes, labels):
         part = embedding[embedding["label"] == label]
         for group in ("other", "forget class", "forget"):
             points = part[part["group"] == group]
@@ -276,9 +291,7 @@ def embedding_panels(embedding: pd.DataFrame, columns: int = 5):
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in list(axes.flat)[len(labels):]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=8, markerscale=2, loc="best")
+    axes[0].legend(fontsize=8, markerscale=2, loc="best")
     fig.tight_layout()
     return fig
 
@@ -286,8 +299,8 @@ def embedding_panels(embedding: pd.DataFrame, columns: int = 5):
 def sensitivity_heatmaps(frame: pd.DataFrame, metrics: list[str]):
     """SURE-F16: one heat map per metric of its change from the tuned point over the lr × α
     grid (rows: lr factor, columns: α factor)."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.9), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
+    fig, axes = panel_grid(len(metrics), 3.2, 2.9)
+    for ax, metric in zip(axes, metrics):
         grid = frame[frame["metric"] == metric].pivot_table(index="lr", columns="alpha",
                                                              values="delta")
         limit = max(1.0, float(grid.abs().max().max()))
@@ -336,8 +349,8 @@ def output_panels(outputs: pd.DataFrame):
     """AdaProb-F2/F3: the joint t-SNE of the models' softmax outputs, one panel per input set
     (test set, D_f); Retrain yellow, SCRUB blue, AdaProb purple."""
     sets = list(dict.fromkeys(outputs["inputs"]))
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.6 * len(sets), 4.2), squeeze=False)
-    for ax, inputs in zip(axes.flat, sets):
+    fig, axes = panel_grid(len(sets), 4.6, 4.2)
+    for ax, inputs in zip(axes, sets):
         part = outputs[outputs["inputs"] == inputs]
         for label in dict.fromkeys(part["label"]):
             points = part[part["label"] == label]
@@ -347,7 +360,7 @@ def output_panels(outputs: pd.DataFrame):
                      fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    axes.flat[0].legend(fontsize=8, markerscale=1.5)
+    axes[0].legend(fontsize=8, markerscale=1.5)
     fig.tight_layout()
     return fig
 

@@ -6,7 +6,6 @@ import json
 import re
 from dataclasses import replace
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from scipy.stats import spearmanr
 
@@ -344,12 +343,11 @@ def radar_figure(data: BookData, item: Item):
     targets = list(dict.fromkeys(ours["target"]))
     if not targets:
         return None
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.8 * len(targets), 4.2),
-                             subplot_kw={"polar": True}, squeeze=False)
-    fig.subplots_adjust(wspace=0.55)  # room for each radar's axis labels
-    for ax, target in zip(axes.flat, targets):
+    fig, axes = plots.panel_grid(len(targets), 4.8, 4.2, subplot_kw={"polar": True})
+    fig.subplots_adjust(wspace=0.55, hspace=0.45)  # room for each radar's axis labels
+    for ax, target in zip(axes, targets):
         plots.radar(ours[ours["target"] == target], list(RADAR), f"{target}", ax=ax)
-    axes.flat[-1].legend(loc="center left", bbox_to_anchor=(1.1, 0.5), fontsize=9)
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.1, 0.5), fontsize=9)
     fig.suptitle(f"{item.id}: normalised gaps, closer to the centre is better "
                  f"({data.profile} profile)", y=1.08)  # above the polar panels' own titles
     return fig
