@@ -503,7 +503,7 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
         remove_inside(folder, Path(data["results"]) / data["profile_name"])
     folder.mkdir(parents=True)
     executed = folder / f"{paper}.ipynb"
-    start = time.perf_counter()
+    start, code = time.perf_counter(), commit()  # the code the kernel imports: the start's
     os.environ["UNLEARNBOOK_PROGRESS"] = "0"
     use_model_store(data["results"], data["profile_name"])
     saved_methods = resume_folder(run)
@@ -528,7 +528,7 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     write_text(folder / RECORD, json.dumps({
         "parameters_hash": parameters_hash(run.parameters),
         "methods": _plan_entry(data, run)["methods"],
-        "seconds": round(time.perf_counter() - start, 1), "commit": commit(),
+        "seconds": round(time.perf_counter() - start, 1), "commit": code,
         "hardware": hardware, "finished": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
     shutil.rmtree(saved_methods, ignore_errors=True)
 
