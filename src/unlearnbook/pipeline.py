@@ -231,8 +231,8 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
             oracle_key = saved_at and saved_at.stem
             reference = epoch_scores(model, task) if select_epoch else None
     if resumed:
-        print(f"run_methods: {', '.join(resumed)} taken as a stopped run left them in {resume}",
-              file=sys.stderr)
+        print(f"run_methods: {', '.join(resumed)} as an earlier, stopped attempt at this run "
+              "finished them (the same inputs and code; saved in the cache)", file=sys.stderr)
     fit_info = getattr(original, "fit_info", None)
     frame = pd.DataFrame(rows).assign(
         train_seed=getattr(original, "train_seed", None), unlearn_seed=unlearn_seed,
