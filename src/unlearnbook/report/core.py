@@ -296,7 +296,8 @@ def what_ran(run: pd.Series) -> str:
 @lru_cache(maxsize=None)
 def paper_datasets(paper: str) -> frozenset[str]:
     """The datasets the shipped ``paper`` profile runs for ``paper`` (its own settings): a
-    row of ours on another dataset stands in for the paper's and is labelled by what ran."""
+    row of ours on another dataset stands in for the paper's and is labelled by what ran (none
+    for a paper that profile does not run: its rows are what they say)."""
     from ..profiles import expand, load
 
     try:
@@ -531,8 +532,8 @@ def table_frame(data: BookData, item_id: str, metrics: tuple[str, ...] | None = 
     for column, names in report.relabel.items():
         if column in cells:
             cells[column] = cells[column].map(lambda v, n=names: n.get(v, v))
-    if rows and "ran" in ours:  # a stand-in setting (digits for CIFAR) says what ran
-        own = paper_datasets(report.name)
+    own = paper_datasets(report.name)
+    if rows and "ran" in ours and own:  # a stand-in setting (digits for CIFAR) says what ran
         stand_ins = {tuple(report.relabel.get(c, {}).get(r[c], r[c]) for c in rows): r["ran"]
                      for _, r in ours.iterrows()
                      if r["dataset"] not in own and isinstance(r["ran"], str) and r["ran"]}
