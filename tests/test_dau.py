@@ -122,9 +122,11 @@ def test_dau_suite_and_disparity(digits_class_task, digits_original):
     scores = ub.metrics.evaluate(digits_original, digits_class_task, suite="dau")
     assert scores["UA"] == pytest.approx(100 - scores["forget_acc"])
     assert scores["TA"] == pytest.approx(scores["test_retain_acc"])  # class removed from test
-    for key in ("MIA_efficacy", "MIA_correctness", "MIA_confidence", "MIA_entropy",
-                "MIA_m_entropy"):
+    attacks = ("correctness", "confidence", "entropy", "m_entropy")
+    for key in ["MIA_efficacy"] + [f"MIA_{a}" for a in attacks] + [f"MIA_svm_{a}" for a in attacks]:
         assert 0.0 <= scores[key] <= 100.0
+    # Fig. 2's confidence SVM is MIA-efficacy's attacker on MIA-efficacy's shadow sets
+    assert scores["MIA_svm_confidence"] == scores["MIA_efficacy"]
     import pandas as pd
     # two seeds; the disparity comes from the means over seeds (as the paper), not per run
     rows = [{"paper": "dau", "run_id": f"r{seed}", "sparsity": 0.0, "label": label,

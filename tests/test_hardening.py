@@ -2,6 +2,7 @@
 grids, stale results, damaged checkpoints, thread counts, file modes, empty sets, types and
 ranges, profile typos and unknown notebook parameters."""
 import dataclasses
+import importlib
 import inspect
 import json
 import os
@@ -206,6 +207,54 @@ def test_a_change_to_a_methods_code_or_defaults_makes_a_finished_run_stale(tmp_p
         trees[label] = ub.methods.registry._module_trees(f"fingerprinted_{label}")[0].split(
             ":", 1)[1]
     assert trees["plain"] == trees["documented"] != trees["new_math"]
+
+
+def test_a_change_to_its_metric_suite_makes_a_finished_run_stale(tmp_path, monkeypatch):
+    """Issue 35.1: a run records its metric suite's code (the suite, its oracle comparisons and
+    the metrics functions they call) with the epoch rule; a new metric there makes it stale,
+    another paper's suite or a docstring does not."""
+    run, folder = _run_folder(tmp_path)
+    suites_module = importlib.import_module("unlearnbook.metrics.suites")
+    record = runner.run_record(run)
+    (folder / "results.csv").write_text("method\n")
+    (folder / "run.json").write_text(json.dumps({k: v for k, v in record.items()
+                                                 if k != "scoring"}))
+    assert runner.stale(folder, run) == "it predates the record of its metric suite's code"
+    (folder / "run.json").write_text(json.dumps(record))
+    assert not runner.stale(folder, run)
+    own = run.paper if run.paper in ub.metrics.suites() else "lfssd"
+    other = next(name for name in ub.metrics.suites() if name != own)
+    fingerprints = {name: ub.metrics.suite_fingerprint(name) for name in ub.metrics.suites()}
+
+    def documented(model, task):
+        """Another docstring."""
+        return {}
+
+    def new_math(model, task):
+        return {"new": 1.0}
+    for fn in (documented, new_math):
+        fn.__module__ = suites_module.__name__
+    monkeypatch.setitem(suites_module._SUITES, other, new_math)
+    assert ub.metrics.suite_fingerprint(other) != fingerprints[other]
+    assert ub.metrics.suite_fingerprint(own) == fingerprints[own]
+    monkeypatch.setitem(suites_module._SUITES, own, documented)
+    changed = ub.metrics.suite_fingerprint(own)
+    monkeypatch.setitem(suites_module._SUITES, own, new_math)
+    assert ub.metrics.suite_fingerprint(own) != changed
+    assert runner.stale(folder, run) == ("its metric suite's code (or the epoch rule) changed "
+                                         "since it ran")
+    monkeypatch.undo()
+    assert not runner.stale(folder, run)
+    # a function the suite calls counts too (transitively); docstrings and comments never
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fingerprints = {}
+    for label, helper in (("plain", "def g(x):\n    return x + 1\n"),
+                          ("documented", 'def g(x):\n    """Says more."""\n    return x + 1  # c\n'),
+                          ("new_math", "def g(x):\n    return x - 1\n")):
+        (tmp_path / f"scored_{label}.py").write_text(helper + "\n\ndef f(x):\n    return g(x)\n")
+        module = importlib.import_module(f"scored_{label}")
+        fingerprints[label] = ub.codehash.function_fingerprint([module.f], "scored_")
+    assert fingerprints["plain"] == fingerprints["documented"] != fingerprints["new_math"]
 
 
 def _tiny_model(tmp_path, monkeypatch):

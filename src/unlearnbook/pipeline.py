@@ -2,15 +2,11 @@
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
-import importlib
-import inspect
 import json
 import math
 import os
 import pickle
-import pkgutil
 import sys
 import warnings
 from dataclasses import dataclass, field, replace
@@ -199,7 +195,7 @@ def run_methods(original: nn.Module, task: Task, specs: list[MethodSpec],
     context = None if resume is None else {
         "original": state_hash(original), "task": task.fingerprint(), "suites": suites,
         "select_epoch": select_epoch, "oracle": oracle, "hardware": hardware(),
-        "scoring_code": _scoring_code()}
+        "scoring_code": scoring_fingerprint(suites)}
     specs = sorted(specs, key=lambda s: s.label != oracle)  # the oracle first (stable)
     rows, models, resumed = [], {}, []
     oracle_model, oracle_scores, oracle_key, reference = None, {}, None, None
@@ -283,20 +279,19 @@ def _run_method(spec: MethodSpec, hp: dict, original: nn.Module, task: Task, sui
     return rows, own, model
 
 
-@functools.lru_cache(maxsize=1)
-def _scoring_code() -> str:
-    """A hash of the code a method's rows come from besides the method itself: the metric
-    suites, the epoch selection and the two functions here that build the rows (a saved method
-    is reused only while it holds; other edits to this module do not count)."""
-    from . import epochs, metrics
+def scoring_fingerprint(suites: list[str]) -> str:
+    """A hash of the code a method's rows come from besides the method itself: each of
+    ``suites``' code (:func:`~unlearnbook.metrics.suite_fingerprint`), the epoch selection and the
+    two functions here that build the rows. A saved method is reused, and a finished run stays
+    current, only while it holds (another suite's edit, or other edits here, do not count)."""
+    from . import epochs
+    from .codehash import function_fingerprint, source_tree
+    from .metrics import suite_fingerprint
 
-    parts = [_run_method, _epoch_rows, epochs] + [
-        importlib.import_module(f"{metrics.__name__}.{info.name}")
-        for info in sorted(pkgutil.iter_modules(metrics.__path__), key=lambda i: i.name)]
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(inspect.getsource(part).encode())
-    return digest.hexdigest()[:16]
+    text = json.dumps({"suites": {name: suite_fingerprint(name) for name in sorted(suites)},
+                       "epochs": source_tree(epochs),
+                       "rows": function_fingerprint([_run_method, _epoch_rows], __name__)})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _method_key(context: dict, spec: MethodSpec, hp: dict, oracle_key: str | None) -> str:

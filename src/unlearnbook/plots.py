@@ -109,12 +109,11 @@ def dau_history(history: pd.DataFrame, window: int = 5):
     return fig
 
 
-def attack_bars(frame: pd.DataFrame, metrics: tuple[str, ...] = (
-        "MIA_correctness", "MIA_confidence", "MIA_entropy", "MIA_m_entropy"), col: str = "sparsity"):
+def attack_bars(frame: pd.DataFrame, metrics: tuple[str, ...], col: str = "sparsity"):
     """DAU-F2 style: percent of D_f that each metric-based attack calls non-member, per method."""
     data = frame[frame["metric"].isin(metrics)].copy()
     value = "mean" if "mean" in data else "value"
-    data["attack"] = data["metric"].str.replace("MIA_", "", regex=False)
+    data["attack"] = data["metric"].str.replace(r"^MIA_(svm_)?", "", regex=True)
     grid = sns.catplot(data=data, x="label", y=value, hue="attack", col=col, kind="bar",
                        height=3, aspect=1.4, errorbar=None)
     grid.set_axis_labels("", "D_f called non-member (%)")

@@ -121,11 +121,25 @@ def method_hashes(parameters: dict) -> dict[str, str]:
     return hashes
 
 
+def scoring_hash(parameters: dict) -> str:
+    """The code that scores a run (:func:`~unlearnbook.pipeline.scoring_fingerprint`): its
+    paper's metric suite, or every suite where the notebook runs them all (``suites: None``, the
+    cross chapter), with the epoch rule and the rows' code."""
+    from .metrics import suites
+    from .pipeline import scoring_fingerprint
+
+    paper = parameters.get("paper")
+    chosen = parameters.get("suites") or ([paper] if paper in suites() else suites())
+    return scoring_fingerprint([chosen] if isinstance(chosen, str) else list(chosen))
+
+
 def run_record(run: Run) -> dict:
     """What ``run.json`` records of a run's inputs, checked by :func:`stale`: its parameter
-    hash and its methods' hashes (:func:`method_hashes`)."""
+    hash, its methods' hashes (:func:`method_hashes`) and its scoring code's
+    (:func:`scoring_hash`)."""
+    parameters = full_parameters(run)
     return {"parameters_hash": parameters_hash(run.parameters),
-            "methods": method_hashes(full_parameters(run))}
+            "methods": method_hashes(parameters), "scoring": scoring_hash(parameters)}
 
 
 def finished(folder: Path, run: Run | None = None) -> bool:
@@ -159,6 +173,10 @@ def stale(folder: Path, run: Run) -> str:
                      if now.get(label) != record["methods"].get(label))
     if changed:
         return f"the code or default hyper-parameters of {', '.join(changed)} changed since it ran"
+    if "scoring" not in record:
+        return "it predates the record of its metric suite's code"
+    if record["scoring"] != scoring_hash(full_parameters(run)):
+        return "its metric suite's code (or the epoch rule) changed since it ran"
     return ""
 
 
@@ -356,6 +374,7 @@ def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.Pa
         "runs": [{"paper": run.paper, "run_id": run.run_id, "parameters": run.parameters,
                   "labels": run.labels, "priority": 2 * priorities[(run.paper, run.run_id)],
                   "methods": method_hashes(full_parameters(run)),
+                  "scoring": scoring_hash(full_parameters(run)),
                   "original": keys[(run.paper, run.run_id)]
                   if keys[(run.paper, run.run_id)] in originals else None} for run in runs],
     }
@@ -367,7 +386,8 @@ def write_plan(runs: list[Run], profile: str | os.PathLike, results: str | os.Pa
 
 
 def _plan_entry(data: dict, run: Run) -> dict:
-    """The plan's entry for ``run`` (its parameters, labels, priority and method hashes)."""
+    """The plan's entry for ``run`` (its parameters, labels, priority, method and scoring
+    hashes)."""
     return next(entry for entry in data["runs"]
                 if entry["paper"] == run.paper and entry["run_id"] == run.run_id)
 
@@ -528,6 +548,7 @@ def execute_run(plan_file: str | os.PathLike, paper: str, run_id: str) -> None:
     write_text(folder / RECORD, json.dumps({
         "parameters_hash": parameters_hash(run.parameters),
         "methods": _plan_entry(data, run)["methods"],
+        "scoring": _plan_entry(data, run)["scoring"],
         "seconds": round(time.perf_counter() - start, 1), "commit": code,
         "hardware": hardware, "finished": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
     shutil.rmtree(saved_methods, ignore_errors=True)

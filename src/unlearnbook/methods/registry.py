@@ -32,6 +32,7 @@ from typing import Callable
 
 from torch import nn
 
+from ..codehash import without_docstrings
 from .._checks import (UnlearnbookError, check_choice, check_int, check_number, check_safe_name,
                        is_integer)
 from ..data.tasks import Task
@@ -173,13 +174,7 @@ def _module_trees(module_name: str, seen: frozenset = frozenset()) -> tuple[str,
     except (OSError, TypeError):  # a method defined where no source is kept (an interpreter)
         return (module_name,)
     imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(
-                    getattr(body[0], "value", None), ast.Constant) and isinstance(
-                    body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
+    for node in ast.walk(without_docstrings(tree)):
         if isinstance(node, ast.ImportFrom) and node.level:
             base = module_name.rsplit(".", node.level)[0]
             target = f"{base}.{node.module}" if node.module else base

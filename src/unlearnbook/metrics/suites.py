@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .._checks import UnlearnbookError, check_choice
+from ..codehash import function_fingerprint
 from ..data.dataset import stratified_sample
 from ..data.tasks import Task
 from .core import (accuracy, confidence, embed, entropy, mean_kl, neighbour_distance_ratio,
@@ -30,6 +31,15 @@ def suite(name: str) -> Callable[[Suite], Suite]:
 
 def suites() -> list[str]:
     return sorted(_SUITES)
+
+
+def suite_fingerprint(name: str) -> str:
+    """A hash of the code that makes suite ``name``'s numbers: its function, its oracle
+    comparisons (:func:`pairwise`) and every metrics function they call, transitively. A run
+    records it; a change to the suite's math makes the run stale (another suite's does not)."""
+    check_choice("metric suite", name, suites())
+    parts = [_SUITES[name]] + ([_PAIRWISE[name]] if name in _PAIRWISE else [])
+    return function_fingerprint(parts, package=__name__.rsplit(".", 1)[0])
 
 
 def evaluate(model: nn.Module, task: Task, suite: str = "lfssd") -> dict[str, float]:
@@ -108,9 +118,11 @@ def dau_suite(model: nn.Module, task: Task) -> dict[str, float]:
     ``TA`` on the test set (the forgotten class removed in class-wise forgetting),
     ``MIA_efficacy`` = TN/|D_f| of an RBF SVC on confidence trained on |D_test| retain samples
     (members) vs D_test (both cut to the smaller size when D_r is the smaller); plus the four
-    metric attacks of Sec. 4.4 (``MIA_correctness``, ``MIA_confidence``, ``MIA_entropy``,
-    ``MIA_m_entropy``: percent of D_f called non-member), with class-wise thresholds fitted on
-    one half of D_r vs D_test. The reference code takes the first samples of D_r; we draw them
+    metric attacks of Sec. 4.4 twice (percent of D_f called non-member): as DAU's Fig. 2 states
+    them, each an RBF SVC on one score over MIA-efficacy's shadow sets (``MIA_svm_correctness``,
+    ``MIA_svm_confidence``, ``MIA_svm_entropy``, ``MIA_svm_m_entropy``), and as Song & Mittal's
+    code computes them, with class-wise thresholds fitted on one half of D_r vs D_test
+    (``MIA_correctness``, ...). The reference code takes the first samples of D_r; we draw them
     class-stratified with the split seed (:func:`~unlearnbook.data.dataset.stratified_sample`)."""
     scores, out = accuracies(model, task)
     test_logits, test_labels = out["test"]
@@ -123,17 +135,17 @@ def dau_suite(model: nn.Module, task: Task) -> dict[str, float]:
     scores["RA"] = scores["retain_acc"]
     scores["TA"] = accuracy(test_logits, test_labels)
     members, nonmembers, half = shadow_sets(retain_labels, test_labels, task.seed)
-    scores["MIA_efficacy"] = svc_mia_efficacy(
-        confidence(retain_logits[members], retain_labels[members]).numpy(),
-        confidence(test_logits[nonmembers], test_labels[nonmembers]).numpy(),
-        confidence(forget_logits, forget_labels).numpy())
     shadow_in = metric_attack_features(retain_logits[half], retain_labels[half])
     shadow_out = metric_attack_features(test_logits, test_labels)
     target = metric_attack_features(forget_logits, forget_labels)
+    svm_in = metric_attack_features(retain_logits[members], retain_labels[members])
+    svm_out = metric_attack_features(test_logits[nonmembers], test_labels[nonmembers])
     for name in shadow_in:
+        scores[f"MIA_svm_{name}"] = svc_mia_efficacy(svm_in[name], svm_out[name], target[name])
         scores[f"MIA_{name}"] = class_threshold_efficacy(
             shadow_in[name], retain_labels[half].numpy(), shadow_out[name],
             test_labels.numpy(), target[name], forget_labels.numpy())
+    scores["MIA_efficacy"] = scores["MIA_svm_confidence"]  # the same SVC on the same sets
     return scores
 
 
