@@ -15,12 +15,13 @@ import http.server
 import itertools
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
+
+from unlearnbook.teaching import find_chromium as chromium
 
 #: the widths every page is read at (a desktop, a phone) and the smallest readable figure text
 WIDTHS = (1400, 390)
@@ -85,14 +86,6 @@ window.addEventListener("load", () => setTimeout(() => {
   (window.parent === window ? document : parent.document).body.appendChild(pre);
 }, 300));
 </script>""".replace("%(min)s", str(MIN_TEXT_PX))
-
-
-def chromium() -> str | None:
-    """The Chromium (or Chrome) command on this machine, or None."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
 
 
 def read_pages(root: Path, pages: list[Path], browser: str, base: str) -> dict:

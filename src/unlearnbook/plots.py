@@ -109,7 +109,13 @@ def dau_history(history: pd.DataFrame, window: int = 5):
     return fig
 
 
-def attack_bars(frame: pd.DataFrame, metrics: tuple[str, ...], col: str = "sparsity"):
+#: DAU-F2's attacks as the paper states them (an SVM per score); the class-threshold versions
+#: (``MIA_correctness``, ...) are in every DAU run's results too.
+DAU_ATTACKS = ("MIA_svm_correctness", "MIA_svm_confidence", "MIA_svm_entropy", "MIA_svm_m_entropy")
+
+
+def attack_bars(frame: pd.DataFrame, metrics: tuple[str, ...] = DAU_ATTACKS,
+                col: str = "sparsity"):
     """DAU-F2 style: percent of D_f that each metric-based attack calls non-member, per method."""
     data = frame[frame["metric"].isin(metrics)].copy()
     value = "mean" if "mean" in data else "value"

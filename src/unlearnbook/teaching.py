@@ -265,12 +265,18 @@ def _write_answers(notebook: Path, written: list[dict], folder: Path) -> Path:
     return folder / f"{notebook.stem}.md"
 
 
+def find_chromium() -> str | None:
+    """The Chromium (or Chrome) command on this machine, or None."""
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
+                None)
+
+
 def pdf_printer() -> str:
     """The Chromium (or Chrome) that prints the written answers as PDF, or one error saying
     what to install."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
+    found = find_chromium()
+    if found:
+        return found
     raise UnlearnbookError("no Chromium on this machine to print the written answers as PDF; "
                            "allowed: install chromium (Debian: apt install chromium), or grade "
                            "from the Markdown files without --pdf")

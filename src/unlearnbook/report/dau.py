@@ -10,9 +10,7 @@ from .core import (BookData, Claim, Gap, Item, PaperReport, Regime, SettingCheck
 METRICS = ("UA", "MIA_efficacy", "RA", "TA")
 # the deciding metric first: on a phone it must show without scrolling sideways
 TABLE_METRICS = ("avg_disparity",) + METRICS + ("runtime_min",)
-#: DAU-F2's attacks as the paper states them (an SVM per score); the class-threshold versions
-#: (``MIA_correctness``, ...) are in every run's results too.
-ATTACKS = ("MIA_svm_correctness", "MIA_svm_confidence", "MIA_svm_entropy", "MIA_svm_m_entropy")
+ATTACKS = plots.DAU_ATTACKS
 SETTING = ["profile", "group", "target", "dataset", "scenario", "arch_key", "arch", "sparsity",
            "suite"]
 
@@ -116,7 +114,7 @@ def recomputed_disparity(data: BookData, item_id: str) -> pd.DataFrame:
 def attack_figure(data: BookData, item: Item):
     attacks = data.ours("dau", item)
     for (group, target), frame in attacks.groupby(["group", "target"]):
-        grid = plots.attack_bars(frame, ATTACKS)
+        grid = plots.attack_bars(frame)
         grid.figure.suptitle(f"{target}, {group} forgetting ({data.profile} profile)", y=1.04)
     return None
 
