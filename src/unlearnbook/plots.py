@@ -123,6 +123,7 @@ def attack_bars(frame: pd.DataFrame, metrics: tuple[str, ...] = DAU_ATTACKS,
     grid = sns.catplot(data=data, x="label", y=value, hue="attack", col=col, kind="bar",
                        height=3, aspect=1.4, errorbar=None)
     grid.set_axis_labels("", "D_f called non-member (%)")
+    grid.set_titles("{col_name}")
     grid.set_xticklabels(rotation=45, ha="right")
     silent = sorted(label for label, values in data.groupby("label")[value]
                     if values.fillna(0).abs().max() == 0)
