@@ -198,15 +198,25 @@ def test_a_change_to_a_methods_code_or_defaults_makes_a_finished_run_stale(tmp_p
                                          "changed since it ran")
     monkeypatch.setitem(ub.methods.registry._METHODS, name, info)
     assert not runner.stale(folder, run)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    trees = {}
-    for label, text in (("plain", "def f(x):\n    return x + 1\n"),
-                        ("documented", 'def f(x):\n    """Says more."""\n    return x + 1  # c\n'),
-                        ("new_math", "def f(x):\n    return x - 1\n")):
-        (tmp_path / f"fingerprinted_{label}.py").write_text(text)
-        trees[label] = ub.methods.registry._module_trees(f"fingerprinted_{label}")[0].split(
-            ":", 1)[1]
+    trees = {label: ub.methods.registry._module_trees(module)[0].split(":", 1)[1]
+             for label, module in _three_versions(tmp_path, monkeypatch, "fingerprinted",
+                                                  "f").items()}
     assert trees["plain"] == trees["documented"] != trees["new_math"]
+
+
+def _three_versions(tmp_path: Path, monkeypatch, prefix: str, name: str, tail: str = ""
+                    ) -> dict[str, str]:
+    """Three importable modules ``<prefix>_<label>`` defining ``name(x)``: plain, documented (a
+    docstring and a comment more) and new_math (another result), each followed by ``tail``."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    modules = {}
+    for label, text in (("plain", f"def {name}(x):\n    return x + 1\n"),
+                        ("documented",
+                         f'def {name}(x):\n    """Says more."""\n    return x + 1  # c\n'),
+                        ("new_math", f"def {name}(x):\n    return x - 1\n")):
+        (tmp_path / f"{prefix}_{label}.py").write_text(text + tail)
+        modules[label] = f"{prefix}_{label}"
+    return modules
 
 
 def test_a_change_to_its_metric_suite_makes_a_finished_run_stale(tmp_path, monkeypatch):
@@ -246,14 +256,10 @@ def test_a_change_to_its_metric_suite_makes_a_finished_run_stale(tmp_path, monke
     monkeypatch.undo()
     assert not runner.stale(folder, run)
     # a function the suite calls counts too (transitively); docstrings and comments never
-    monkeypatch.syspath_prepend(str(tmp_path))
-    fingerprints = {}
-    for label, helper in (("plain", "def g(x):\n    return x + 1\n"),
-                          ("documented", 'def g(x):\n    """Says more."""\n    return x + 1  # c\n'),
-                          ("new_math", "def g(x):\n    return x - 1\n")):
-        (tmp_path / f"scored_{label}.py").write_text(helper + "\n\ndef f(x):\n    return g(x)\n")
-        module = importlib.import_module(f"scored_{label}")
-        fingerprints[label] = ub.codehash.function_fingerprint([module.f], "scored_")
+    fingerprints = {
+        label: ub.codehash.function_fingerprint([importlib.import_module(module).f], "scored_")
+        for label, module in _three_versions(tmp_path, monkeypatch, "scored", "g",
+                                             "\n\ndef f(x):\n    return g(x)\n").items()}
     assert fingerprints["plain"] == fingerprints["documented"] != fingerprints["new_math"]
 
 
