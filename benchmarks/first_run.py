@@ -96,8 +96,9 @@ def main() -> None:
         stages.append(("tests (make test)", timed(["make", "-s", "test"], tree, env, log,
                                                   last=True)))
     cpu = subprocess.run([str(python), "-c", "from unlearnbook.train import machine; "
-                          "print(machine())"], capture_output=True, text=True,
-                         env=env).stdout.strip()
+                          "from unlearnbook.device import cpu_bf16_native as bf16; "
+                          "print(machine(), 'with' if bf16() else 'without', 'native bf16')"],
+                         capture_output=True, text=True, env=env).stdout.strip()
 
     print(f"first run on {cpu} ({'the current tree' if args.tree else 'a fresh clone'}); "
           f"log: {log}")
