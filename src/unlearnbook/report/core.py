@@ -219,6 +219,15 @@ class PaperReport:
     runs: int = 1  # the paper's runs per table cell (its ± is over these)
     oracle: str = "retrain"  # the label of the paper's reference model in its tables
 
+    def relabelled(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the values of each column in :attr:`relabel` renamed for readers
+        (e.g. DAU's sparsity 0.0 as "dense"); other values and columns as they are."""
+        frame = frame.copy()
+        for column, names in self.relabel.items():
+            if column in frame:
+                frame[column] = frame[column].map(lambda v, n=names: n.get(v, v))
+        return frame
+
 
 _PAPERS: dict[str, PaperReport] = {}
 
@@ -529,9 +538,7 @@ def table_frame(data: BookData, item_id: str, metrics: tuple[str, ...] | None = 
                 frame[column] = MISSING
     cells = _stack([_cells(ours, "ours", rows), _cells(paper, "paper", rows)],
                    rows + ["label", "metric", "source", "cell"])
-    for column, names in report.relabel.items():
-        if column in cells:
-            cells[column] = cells[column].map(lambda v, n=names: n.get(v, v))
+    cells = report.relabelled(cells)
     own = paper_datasets(report.name)
     if rows and "ran" in ours and own:  # a stand-in setting (digits for CIFAR) says what ran
         stand_ins = {tuple(report.relabel.get(c, {}).get(r[c], r[c]) for c in rows): r["ran"]

@@ -112,8 +112,7 @@ def recomputed_disparity(data: BookData, item_id: str) -> pd.DataFrame:
 
 
 def attack_figure(data: BookData, item: Item):
-    attacks = data.ours("dau", item)
-    attacks["sparsity"] = attacks["sparsity"].map(lambda v: REPORT.relabel["sparsity"].get(v, v))
+    attacks = REPORT.relabelled(data.ours("dau", item))
     for (group, target), frame in attacks.groupby(["group", "target"]):
         grid = plots.attack_bars(frame)
         grid.figure.suptitle(f"{target}, {group} forgetting ({data.profile} profile)", y=1.04)
